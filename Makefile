@@ -1,0 +1,57 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# pvballoon top-level Makefile: a wrapper around kbuild.
+#
+#   make                      build for the running kernel
+#   make KVER=<release>       build for another installed kernel
+#   make KDIR=<build tree>    build against any kernel build tree
+#   make W=1                  extra compiler warnings
+#   make install              install the module (runs depmod) and the
+#                             modprobe.d snippet
+#   make check                the whole test suite in QEMU guests
+#   make demo                 boot a VM and show the balloon at work
+#   make bench                pvballoon vs in-tree virtio_balloon
+#
+# The kbuild side lives in Kbuild, so the build still works when DKMS
+# appends KERNELRELEASE= to the make command line.
+
+KVER ?= $(shell uname -r)
+KDIR ?= /lib/modules/$(KVER)/build
+SRC := $(CURDIR)
+CONFTEST := $(SRC)/generated/pvb_conftest.h
+
+.PHONY: all modules conftest install clean check demo bench deps
+
+all: modules
+
+# The probes are cheap when nothing changed: conftest.sh keeps a key of the
+# kernel tree and the probe sources in the generated header.
+conftest:
+	@$(SRC)/scripts/conftest.sh "$(KDIR)" "$(SRC)"
+
+modules: conftest
+	$(MAKE) -C "$(KDIR)" M="$(SRC)" modules
+
+install: modules
+	$(MAKE) -C "$(KDIR)" M="$(SRC)" INSTALL_MOD_DIR=updates modules_install
+	install -D -m 0644 $(SRC)/scripts/pvballoon-modprobe.conf \
+		$(DESTDIR)/etc/modprobe.d/pvballoon.conf
+	depmod -a $(KVER)
+
+clean:
+	-[ ! -d "$(KDIR)" ] || $(MAKE) -C "$(KDIR)" M="$(SRC)" clean
+	rm -rf $(SRC)/generated $(SRC)/.conftest
+	rm -f $(SRC)/src/*.o $(SRC)/src/.*.cmd $(SRC)/*.ko $(SRC)/*.mod* \
+		$(SRC)/.*.cmd $(SRC)/Module.symvers $(SRC)/modules.order
+
+deps:
+	$(SRC)/scripts/install-deps
+
+check:
+	$(SRC)/tests/run
+
+demo:
+	$(SRC)/scripts/demo
+
+bench:
+	$(SRC)/scripts/bench

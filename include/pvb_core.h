@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * pvballoon core: the balloon itself - its pages, its lock, its accounting.
+ *
+ * Front-ends (debugfs, virtio) call down into the core; the core calls down
+ * into one migration backend (pvb_migrate.h) and the compat layer.  Nothing
+ * in the core knows about virtio: a front-end that wants a host to hear
+ * about the balloon attaches a struct pvb_frontend_ops.
+ */
+#ifndef PVB_CORE_H
+#define PVB_CORE_H
+
+#include <linux/atomic.h>
+#include <linux/list.h>
+#include <linux/migrate_mode.h>
+#include <linux/mutex.h>
+#include <linux/rwsem.h>
+#include <linux/types.h>
+
+#include "pvb_migrate.h"
+
+struct page;
+struct pvb_balloon;
+
+/* Pages handled per allocation / lock / host round trip. */
+#define PVB_BATCH_PAGES		512
+
+/**
+ * struct pvb_frontend_ops - how a front-end (a host) hears about the balloon
+ * @inflate: @n pages on @pages (linked through page->lru, not yet in the
+ *	balloon, so nothing else can see them) are about to enter the balloon.
+ *	Tell the host.  May sleep.  A non-zero return aborts: the core gives
+ *	the pages back to the allocator.
+ * @deflate: @n pages on @pages have left the balloon and are freed as soon
+ *	as this returns 0, so it must not return 0 before the host is told.
+ *	May sleep.  On error the core puts the pages back into the balloon.
+ * @migrate: @newpage replaces the isolated @oldpage.  Tell the host, so
+ *	that it never discards a page the guest uses.  Return 0, or -EAGAIN
+ *	when the host cannot be told now.  Must not sleep for %MIGRATE_ASYNC.
+ * @changed: the balloon size changed (for example to update a host's view).
+ *	Called without core locks held; may sleep.
+ */
+struct pvb_frontend_ops {
+	int (*inflate)(struct pvb_balloon *b, struct list_head *pages,
+		       unsigned long n);
+	int (*deflate)(struct pvb_balloon *b, struct list_head *pages,
+		       unsigned long n);
+	int (*migrate)(struct pvb_balloon *b, struct page *newpage,
+		       struct page *oldpage, enum migrate_mode mode);
+	void (*changed)(struct pvb_balloon *b);
+};
+
+/* Totals since load.  Updated with atomics: readers never need a lock. */
+struct pvb_stats {
+	atomic_long_t inflated;
+	atomic_long_t deflated;
+	atomic_long_t migrated;
+	atomic_long_t migrate_eagain;	/* migrations refused with -EAGAIN */
+	atomic_long_t alloc_failed;	/* allocations that returned NULL */
+	/* Last completed inflate/deflate: pages and nanoseconds. */
+	atomic64_t last_inflate_pages, last_inflate_ns;
+	atomic64_t last_deflate_pages, last_deflate_ns;
+};
+
+/**
+ * struct pvb_balloon - one balloon
+ * @mig: migration backend state; it owns the page list and the balloon
+ *	lock (see pvb_migrate.h)
+ * @op_lock: serialises inflate, deflate and target changes - the long
+ *	operations.  Never taken by migration.
+ * @target: pages the balloon should hold; written under @op_lock
+ * @gfp: allocation flags of ballooned pages
+ * @movable: pages are movable (registered with the migration backend)
+ * @migration: 0 makes isolation refuse our pages (a test control)
+ * @adjust_memtotal: MemTotal follows the balloon
+ * @fe_sem: protects @fe and @fe_priv; migration only try-locks it
+ */
+struct pvb_balloon {
+	struct pvb_mig mig;
+	struct mutex op_lock;
+	unsigned long target;
+	gfp_t gfp;
+	bool movable;
+	bool migration;
+	bool adjust_memtotal;
+	struct pvb_stats stats;
+	struct rw_semaphore fe_sem;
+	const struct pvb_frontend_ops *fe;
+	void *fe_priv;
+};
+
+void pvb_balloon_init(struct pvb_balloon *b, bool movable, bool adjust_memtotal);
+void pvb_balloon_destroy(struct pvb_balloon *b);
+
+int pvb_resize(struct pvb_balloon *b, long delta, unsigned long *moved);
+int pvb_set_target(struct pvb_balloon *b, unsigned long target,
+		   unsigned long *moved);
+
+unsigned long pvb_pages(struct pvb_balloon *b);
+void pvb_set_migration(struct pvb_balloon *b, bool on);
+
+int pvb_frontend_attach(struct pvb_balloon *b,
+			const struct pvb_frontend_ops *ops, void *priv);
+void pvb_frontend_detach(struct pvb_balloon *b);
+
+/* The one balloon of this module. */
+extern struct pvb_balloon pvb_the_balloon;
+
+#endif /* PVB_CORE_H */

@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* pvballoon debugfs interface: /sys/kernel/debug/pvballoon/ */
+#ifndef PVB_DEBUGFS_H
+#define PVB_DEBUGFS_H
+
+#include <linux/types.h>
+
+struct pvb_balloon;
+
+int pvb_debugfs_init(struct pvb_balloon *b);
+void pvb_debugfs_exit(void);
+
+/* Exposed for the parser's own checks; see debugfs.c. */
+int pvb_parse_pages(const char *buf, size_t len, unsigned long *pages,
+		    bool allow_all, bool *all);
+
+#endif /* PVB_DEBUGFS_H */

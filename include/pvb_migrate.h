@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * pvballoon migration backend: the narrow interface between the core and
+ * the kernel's page migration.  Exactly one backend is built, chosen by the
+ * compat probes (pvb_compat.h):
+ *
+ *  - src/migrate_mops.c      private struct movable_operations (6.0 - 6.16)
+ *  - src/migrate_kballoon.c  the kernel balloon API (6.17 and later)
+ *
+ * The backend owns the page list, the balloon lock and everything the
+ * kernel itself would account for a balloon page: PageOffline, the movable
+ * mark, page->private, the balloon_* vm events, NR_BALLOON_PAGES and
+ * MemTotal.  The core owns sizes, targets, allocation and its own stats.
+ */
+#ifndef PVB_MIGRATE_H
+#define PVB_MIGRATE_H
+
+#include <linux/list.h>
+#include <linux/migrate_mode.h>
+#include <linux/types.h>
+#include <linux/wait.h>
+
+#include "pvb_compat.h"
+
+struct page;
+struct pvb_mig;
+
+/**
+ * struct pvb_mig_hooks - what the backend asks of the core during migration
+ * @migrate: tell whoever must know that @newpage replaces @oldpage; 0 to
+ *	go ahead, -EAGAIN (or another error) to fail this migration.
+ * @migrated: the move is done (stats).
+ */
+struct pvb_mig_hooks {
+	int (*migrate)(struct pvb_mig *m, struct page *newpage,
+		       struct page *oldpage, enum migrate_mode mode);
+	void (*migrated)(struct pvb_mig *m, struct page *newpage,
+			 struct page *oldpage);
+};
+
+#ifdef PVB_BACKEND_MOPS
+/**
+ * struct pvb_mig - movable_operations backend state
+ * @pages: pages in the balloon and not isolated, newest first
+ * @nr_listed: length of @pages
+ * @nr_isolated: pages isolated by compaction (off @pages, still ours)
+ * All three, and page->private of every ballooned page, are protected by
+ * the one balloon lock in migrate_mops.c.
+ */
+struct pvb_mig {
+	struct list_head pages;
+	unsigned long nr_listed;
+	unsigned long nr_isolated;
+	wait_queue_head_t isolated_wq;
+	const struct pvb_mig_hooks *hooks;
+	bool movable;
+	bool allow_isolate;
+	bool adjust_managed;
+	atomic_long_t isolate_refused;
+};
+#endif
+
+extern const char *const pvb_mig_backend_name;
+
+void pvb_mig_init(struct pvb_mig *m, const struct pvb_mig_hooks *hooks,
+		  bool movable, bool adjust_managed);
+void pvb_mig_drain(struct pvb_mig *m);
+
+void pvb_mig_enqueue(struct pvb_mig *m, struct list_head *pages);
+unsigned long pvb_mig_dequeue(struct pvb_mig *m, struct list_head *pages,
+			      unsigned long n);
+void pvb_mig_counts(struct pvb_mig *m, unsigned long *listed,
+		    unsigned long *isolated);
+void pvb_mig_set_isolation(struct pvb_mig *m, bool allow);
+void pvb_mig_set_adjust_managed(struct pvb_mig *m, bool adjust);
+unsigned long pvb_mig_isolate_refused(struct pvb_mig *m);
+
+#endif /* PVB_MIGRATE_H */

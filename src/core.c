@@ -1,0 +1,368 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * pvballoon core: allocation, sizes and targets, statistics.
+ *
+ * The list, the balloon lock and the kernel-visible accounting belong to the
+ * migration backend (pvb_migrate.h); the core decides how many pages move
+ * and when, and asks the attached front-end to tell the host.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/delay.h>
+#include <linux/gfp.h>
+#include <linux/ktime.h>
+#include <linux/mm.h>
+#include <linux/sched.h>
+#include <linux/sched/signal.h>
+
+#include "pvb_core.h"
+
+struct pvb_balloon pvb_the_balloon;
+
+/* How long a deflate waits for compaction to hand back isolated pages. */
+#define PVB_ISOLATED_WAIT_MS	10000
+
+static struct pvb_balloon *pvb_from_mig(struct pvb_mig *m)
+{
+	return container_of(m, struct pvb_balloon, mig);
+}
+
+static int pvb_hook_migrate(struct pvb_mig *m, struct page *newpage,
+			    struct page *oldpage, enum migrate_mode mode)
+{
+	struct pvb_balloon *b = pvb_from_mig(m);
+	int rc = 0;
+
+	/* A front-end being attached or detached: try again later. */
+	if (!down_read_trylock(&b->fe_sem)) {
+		rc = -EAGAIN;
+	} else {
+		if (b->fe && b->fe->migrate)
+			rc = b->fe->migrate(b, newpage, oldpage, mode);
+		up_read(&b->fe_sem);
+	}
+	if (rc == -EAGAIN)
+		atomic_long_inc(&b->stats.migrate_eagain);
+	return rc;
+}
+
+static void pvb_hook_migrated(struct pvb_mig *m, struct page *newpage,
+			      struct page *oldpage)
+{
+	atomic_long_inc(&pvb_from_mig(m)->stats.migrated);
+}
+
+static const struct pvb_mig_hooks pvb_hooks = {
+	.migrate = pvb_hook_migrate,
+	.migrated = pvb_hook_migrated,
+};
+
+/**
+ * pvb_pages - pages in the balloon: on the list plus isolated by compaction
+ * @b: the balloon
+ */
+unsigned long pvb_pages(struct pvb_balloon *b)
+{
+	unsigned long listed, isolated;
+
+	pvb_mig_counts(&b->mig, &listed, &isolated);
+	return listed + isolated;
+}
+
+static void pvb_free_list(struct list_head *pages)
+{
+	struct page *page, *tmp;
+
+	list_for_each_entry_safe(page, tmp, pages, lru) {
+		list_del(&page->lru);
+		put_page(page);
+	}
+}
+
+/*
+ * Allocate up to @want pages onto @batch.  __GFP_NORETRY: one round of
+ * reclaim at most and never the OOM killer; __GFP_NOMEMALLOC: never the
+ * emergency reserves; __GFP_NOWARN: running dry is the expected way for a
+ * big inflate to end, not something to splat about.
+ */
+static unsigned long pvb_alloc_batch(struct pvb_balloon *b,
+				     struct list_head *batch,
+				     unsigned long want)
+{
+	unsigned long k;
+
+	for (k = 0; k < want; k++) {
+		struct page *page = alloc_page(b->gfp);
+
+		if (!page) {
+			atomic_long_inc(&b->stats.alloc_failed);
+			break;
+		}
+		list_add_tail(&page->lru, batch);
+	}
+	return k;
+}
+
+static void pvb_record(atomic64_t *pages, atomic64_t *ns, unsigned long n,
+		       ktime_t start)
+{
+	if (!n)
+		return;
+	atomic64_set(pages, n);
+	atomic64_set(ns, ktime_to_ns(ktime_sub(ktime_get(), start)));
+}
+
+/* Caller holds op_lock and fe_sem for reading. */
+static int pvb_do_inflate(struct pvb_balloon *b, unsigned long n,
+			  unsigned long *done)
+{
+	ktime_t start = ktime_get();
+	unsigned long got = 0;
+	LIST_HEAD(batch);
+	int rc = 0;
+
+	while (got < n) {
+		unsigned long want = min_t(unsigned long, n - got,
+					   PVB_BATCH_PAGES);
+		unsigned long k;
+
+		if (fatal_signal_pending(current)) {
+			rc = -EINTR;
+			break;
+		}
+		k = pvb_alloc_batch(b, &batch, want);
+		if (k && b->fe && b->fe->inflate) {
+			rc = b->fe->inflate(b, &batch, k);
+			if (rc) {
+				pvb_free_list(&batch);
+				break;
+			}
+		}
+		pvb_mig_enqueue(&b->mig, &batch);
+		got += k;
+		atomic_long_add(k, &b->stats.inflated);
+		if (k < want) {
+			rc = -ENOMEM;
+			break;
+		}
+		cond_resched();
+	}
+	pvb_record(&b->stats.last_inflate_pages, &b->stats.last_inflate_ns,
+		   got, start);
+	*done = got;
+	return rc;
+}
+
+/* Caller holds op_lock and fe_sem for reading. */
+static int pvb_do_deflate(struct pvb_balloon *b, unsigned long n,
+			  unsigned long *done, bool killable)
+{
+	ktime_t start = ktime_get();
+	unsigned long got = 0, waited_ms = 0;
+	LIST_HEAD(batch);
+	int rc = 0;
+
+	while (got < n) {
+		unsigned long want = min_t(unsigned long, n - got,
+					   PVB_BATCH_PAGES);
+		unsigned long k;
+
+		if (killable && fatal_signal_pending(current)) {
+			rc = -EINTR;
+			break;
+		}
+		k = pvb_mig_dequeue(&b->mig, &batch, want);
+		if (!k) {
+			/*
+			 * What is left is isolated by compaction; it comes
+			 * back (putback or migration) within one pass.
+			 */
+			if (!pvb_pages(b)) {
+				rc = -ENOENT;
+				break;
+			}
+			if (killable && waited_ms >= PVB_ISOLATED_WAIT_MS) {
+				rc = -EBUSY;
+				break;
+			}
+			msleep(1);
+			waited_ms++;
+			continue;
+		}
+		if (b->fe && b->fe->deflate) {
+			rc = b->fe->deflate(b, &batch, k);
+			if (rc) {
+				/*
+				 * The host was not told: the pages must not
+				 * be reused.  They go back into the balloon
+				 * (the vm events count them out and in).
+				 */
+				pvb_mig_enqueue(&b->mig, &batch);
+				break;
+			}
+		}
+		pvb_free_list(&batch);
+		got += k;
+		atomic_long_add(k, &b->stats.deflated);
+		cond_resched();
+	}
+	pvb_record(&b->stats.last_deflate_pages, &b->stats.last_deflate_ns,
+		   got, start);
+	*done = got;
+	return rc;
+}
+
+/* Caller holds op_lock.  Moves the balloon to b->target. */
+static int pvb_converge(struct pvb_balloon *b, unsigned long *moved)
+{
+	unsigned long cur, done = 0;
+	int rc = 0;
+
+	down_read(&b->fe_sem);
+	cur = pvb_pages(b);
+	if (b->target > cur)
+		rc = pvb_do_inflate(b, b->target - cur, &done);
+	else if (b->target < cur)
+		rc = pvb_do_deflate(b, cur - b->target, &done, true);
+	if (rc)
+		b->target = pvb_pages(b);
+	if (done && b->fe && b->fe->changed)
+		b->fe->changed(b);
+	up_read(&b->fe_sem);
+	if (moved)
+		*moved = done;
+	return rc;
+}
+
+/**
+ * pvb_set_target - move the balloon to @target pages and wait until it is
+ * @b: the balloon
+ * @target: pages the balloon should hold
+ * @moved: if not NULL, pages inflated or deflated
+ *
+ * Whoever writes the target last wins: the host through a front-end, or
+ * the guest through debugfs.  When the target cannot be met the balloon
+ * keeps what it has and the target is set to that.
+ *
+ * Return: 0 on success; -ENOMEM when the allocator ran dry first; -EINTR
+ * on a fatal signal (both keep the pages moved so far); another error
+ * from the front-end.
+ */
+int pvb_set_target(struct pvb_balloon *b, unsigned long target,
+		   unsigned long *moved)
+{
+	int rc;
+
+	if (mutex_lock_killable(&b->op_lock))
+		return -EINTR;
+	b->target = target;
+	rc = pvb_converge(b, moved);
+	mutex_unlock(&b->op_lock);
+	return rc;
+}
+
+/**
+ * pvb_resize - grow (@delta > 0) or shrink (@delta < 0) the balloon
+ * @b: the balloon
+ * @delta: pages
+ * @moved: if not NULL, pages inflated or deflated
+ *
+ * Return: as pvb_set_target(), and -EINVAL, with nothing changed, when
+ * asked to deflate more than the balloon holds.
+ */
+int pvb_resize(struct pvb_balloon *b, long delta, unsigned long *moved)
+{
+	unsigned long cur;
+	int rc;
+
+	if (moved)
+		*moved = 0;
+	if (mutex_lock_killable(&b->op_lock))
+		return -EINTR;
+	cur = pvb_pages(b);
+	if (delta < 0 && (unsigned long)-delta > cur) {
+		mutex_unlock(&b->op_lock);
+		return -EINVAL;
+	}
+	b->target = cur + delta;
+	rc = pvb_converge(b, moved);
+	mutex_unlock(&b->op_lock);
+	return rc;
+}
+
+void pvb_set_migration(struct pvb_balloon *b, bool on)
+{
+	WRITE_ONCE(b->migration, on);
+	pvb_mig_set_isolation(&b->mig, on && b->movable);
+}
+
+int pvb_frontend_attach(struct pvb_balloon *b,
+			const struct pvb_frontend_ops *ops, void *priv)
+{
+	int rc = 0;
+
+	down_write(&b->fe_sem);
+	if (b->fe) {
+		rc = -EBUSY;
+	} else {
+		b->fe = ops;
+		b->fe_priv = priv;
+	}
+	up_write(&b->fe_sem);
+	return rc;
+}
+
+void pvb_frontend_detach(struct pvb_balloon *b)
+{
+	down_write(&b->fe_sem);
+	b->fe = NULL;
+	b->fe_priv = NULL;
+	up_write(&b->fe_sem);
+}
+
+/**
+ * pvb_balloon_init - set up an empty balloon
+ * @b: the balloon
+ * @movable: allocate movable pages and let compaction migrate them
+ * @adjust_memtotal: MemTotal follows the balloon
+ */
+void pvb_balloon_init(struct pvb_balloon *b, bool movable,
+		      bool adjust_memtotal)
+{
+	memset(b, 0, sizeof(*b));
+	mutex_init(&b->op_lock);
+	init_rwsem(&b->fe_sem);
+	b->movable = movable;
+	b->adjust_memtotal = adjust_memtotal;
+	b->gfp = (movable ? GFP_HIGHUSER_MOVABLE : GFP_HIGHUSER) |
+		 __GFP_NOMEMALLOC | __GFP_NORETRY | __GFP_NOWARN;
+	pvb_mig_init(&b->mig, &pvb_hooks, movable, adjust_memtotal);
+	pvb_set_migration(b, true);
+}
+
+/**
+ * pvb_balloon_destroy - give every page back; for module unload
+ * @b: the balloon, with no front-end attached
+ *
+ * Waits for compaction to return isolated pages first, so that no page
+ * keeps pointing at this module's code.
+ */
+void pvb_balloon_destroy(struct pvb_balloon *b)
+{
+	unsigned long done = 0, left;
+
+	mutex_lock(&b->op_lock);
+	pvb_mig_drain(&b->mig);
+	left = pvb_pages(b);
+	if (left) {
+		down_read(&b->fe_sem);
+		pvb_do_deflate(b, left, &done, false);
+		up_read(&b->fe_sem);
+		pr_info("unload: returned %lu pages (%lu MiB) to the guest\n",
+			done, done >> (20 - PAGE_SHIFT));
+	}
+	b->target = 0;
+	WARN(pvb_pages(b), "unload: %lu pages still in the balloon\n",
+	     pvb_pages(b));
+	mutex_unlock(&b->op_lock);
+}

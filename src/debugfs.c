@@ -1,0 +1,317 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * pvballoon debugfs interface, /sys/kernel/debug/pvballoon/ (root only):
+ *
+ *   inflate    (w)  grow the balloon: "<pages>" or "<size>K|M|G"
+ *   deflate    (w)  shrink it the same way, or "all"
+ *   target     (rw) the desired size in pages; writing converges
+ *   migration  (rw) 1: compaction may move our pages; 0: isolation refused
+ *   stats      (r)  "key: value" lines
+ *
+ * Writes return when the balloon has moved.  A malformed write fails with
+ * -EINVAL and changes nothing.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/debugfs.h>
+#include <linux/fs.h>
+#include <linux/math64.h>
+#include <linux/mm.h>
+#include <linux/overflow.h>
+#include <linux/seq_file.h>
+#include <linux/string.h>
+#include <linux/uaccess.h>
+
+#include "pvb_core.h"
+#include "pvb_debugfs.h"
+
+/* Longest accepted write: "18446744073709551615G\n" and then some. */
+#define PVB_WRITE_MAX	32
+
+static struct dentry *pvb_dir;
+
+/**
+ * pvb_parse_pages - parse a balloon size written by a user
+ * @buf: the bytes written (not NUL-terminated)
+ * @len: their number
+ * @pages: the size in 4 KiB pages, rounded up
+ * @allow_all: accept the word "all"
+ * @all: set when "all" was written
+ *
+ * Accepts decimal digits, optionally followed by one of K, M, G (binary,
+ * either case) and one newline.  Everything else - empty, sign, spaces,
+ * another suffix, trailing bytes, an embedded NUL, a value that overflows -
+ * is -EINVAL.
+ *
+ * Return: 0 or -EINVAL.
+ */
+int pvb_parse_pages(const char *buf, size_t len, unsigned long *pages,
+		    bool allow_all, bool *all)
+{
+	unsigned long long v = 0;
+	unsigned int shift = PAGE_SHIFT;
+	size_t i = 0;
+
+	*all = false;
+	if (len && buf[len - 1] == '\n')
+		len--;
+	if (!len || memchr(buf, '\0', len))
+		return -EINVAL;
+	if (allow_all && len == 3 && !memcmp(buf, "all", 3)) {
+		*all = true;
+		*pages = 0;
+		return 0;
+	}
+	for (; i < len && buf[i] >= '0' && buf[i] <= '9'; i++) {
+		if (check_mul_overflow(v, 10ULL, &v) ||
+		    check_add_overflow(v, (unsigned long long)(buf[i] - '0'), &v))
+			return -EINVAL;
+	}
+	if (!i)
+		return -EINVAL;
+	if (i < len) {
+		switch (buf[i]) {
+		case 'k': case 'K':
+			shift = 10;
+			break;
+		case 'm': case 'M':
+			shift = 20;
+			break;
+		case 'g': case 'G':
+			shift = 30;
+			break;
+		default:
+			return -EINVAL;
+		}
+		if (++i != len)
+			return -EINVAL;
+		/* Bytes, rounded up to pages, without overflowing. */
+		if (v > (ULLONG_MAX >> shift))
+			return -EINVAL;
+		v <<= shift;
+		v = (v >> PAGE_SHIFT) + !!(v & (PAGE_SIZE - 1));
+	}
+	if (v > LONG_MAX)
+		return -EINVAL;
+	*pages = v;
+	return 0;
+}
+
+/* Copy a user write into @buf (PVB_WRITE_MAX + 1 bytes). */
+static ssize_t pvb_copy_write(char *buf, const char __user *ubuf, size_t len)
+{
+	if (!len || len > PVB_WRITE_MAX)
+		return -EINVAL;
+	if (copy_from_user(buf, ubuf, len))
+		return -EFAULT;
+	return len;
+}
+
+static ssize_t pvb_resize_write(struct file *file, const char __user *ubuf,
+				size_t len, loff_t *ppos, int sign)
+{
+	struct pvb_balloon *b = file_inode(file)->i_private;
+	const char *what = sign > 0 ? "inflate" : "deflate";
+	char buf[PVB_WRITE_MAX + 1];
+	unsigned long pages, moved, cur;
+	ssize_t n;
+	bool all;
+	int rc;
+
+	n = pvb_copy_write(buf, ubuf, len);
+	if (n < 0)
+		return n;
+	if (pvb_parse_pages(buf, len, &pages, sign < 0, &all))
+		return -EINVAL;
+	if (all)
+		pages = pvb_pages(b);
+
+	rc = pvb_resize(b, sign * (long)pages, &moved);
+	cur = pvb_pages(b);
+	switch (rc) {
+	case 0:
+		return len;
+	case -EINVAL:
+		pr_warn("deflate: asked for %lu pages but the balloon holds %lu; nothing changed\n",
+			pages, cur);
+		break;
+	case -ENOMEM:
+		pr_warn("inflate: the allocator ran dry after %lu of %lu pages (%lu MiB); the balloon keeps them and now holds %lu pages\n",
+			moved, pages, moved >> (20 - PAGE_SHIFT), cur);
+		break;
+	default:
+		pr_warn("%s: stopped after %lu of %lu pages (error %d); the balloon holds %lu pages\n",
+			what, moved, pages, rc, cur);
+		break;
+	}
+	return rc;
+}
+
+static ssize_t pvb_inflate_write(struct file *file, const char __user *ubuf,
+				 size_t len, loff_t *ppos)
+{
+	return pvb_resize_write(file, ubuf, len, ppos, 1);
+}
+
+static ssize_t pvb_deflate_write(struct file *file, const char __user *ubuf,
+				 size_t len, loff_t *ppos)
+{
+	return pvb_resize_write(file, ubuf, len, ppos, -1);
+}
+
+static ssize_t pvb_target_write(struct file *file, const char __user *ubuf,
+				size_t len, loff_t *ppos)
+{
+	struct pvb_balloon *b = file_inode(file)->i_private;
+	char buf[PVB_WRITE_MAX + 1];
+	unsigned long pages, moved;
+	ssize_t n;
+	bool all;
+	int rc;
+
+	n = pvb_copy_write(buf, ubuf, len);
+	if (n < 0)
+		return n;
+	if (pvb_parse_pages(buf, len, &pages, false, &all))
+		return -EINVAL;
+	rc = pvb_set_target(b, pages, &moved);
+	if (rc) {
+		pr_warn("target %lu: stopped after moving %lu pages (error %d); the balloon holds %lu pages\n",
+			pages, moved, rc, pvb_pages(b));
+		return rc;
+	}
+	return len;
+}
+
+static ssize_t pvb_target_read(struct file *file, char __user *ubuf,
+			       size_t len, loff_t *ppos)
+{
+	struct pvb_balloon *b = file_inode(file)->i_private;
+	char buf[24];
+	int n = scnprintf(buf, sizeof(buf), "%lu\n", READ_ONCE(b->target));
+
+	return simple_read_from_buffer(ubuf, len, ppos, buf, n);
+}
+
+static ssize_t pvb_migration_write(struct file *file, const char __user *ubuf,
+				   size_t len, loff_t *ppos)
+{
+	struct pvb_balloon *b = file_inode(file)->i_private;
+	char buf[PVB_WRITE_MAX + 1];
+	ssize_t n;
+
+	n = pvb_copy_write(buf, ubuf, len);
+	if (n < 0)
+		return n;
+	if (len == 2 && buf[1] != '\n')
+		return -EINVAL;
+	if (len > 2 || (buf[0] != '0' && buf[0] != '1'))
+		return -EINVAL;
+	pvb_set_migration(b, buf[0] == '1');
+	return len;
+}
+
+static ssize_t pvb_migration_read(struct file *file, char __user *ubuf,
+				  size_t len, loff_t *ppos)
+{
+	struct pvb_balloon *b = file_inode(file)->i_private;
+	char buf[3] = { READ_ONCE(b->migration) ? '1' : '0', '\n', 0 };
+
+	return simple_read_from_buffer(ubuf, len, ppos, buf, 2);
+}
+
+/* MiB/s of @pages moved in @ns nanoseconds. */
+static u64 pvb_mib_s(u64 pages, u64 ns)
+{
+	if (!ns)
+		return 0;
+	return div64_u64(pages * NSEC_PER_SEC, ns) >> (20 - PAGE_SHIFT);
+}
+
+static int pvb_stats_show(struct seq_file *m, void *v)
+{
+	struct pvb_balloon *b = m->private;
+	struct pvb_stats *s = &b->stats;
+	unsigned long listed, isolated;
+	u64 ip = atomic64_read(&s->last_inflate_pages);
+	u64 in = atomic64_read(&s->last_inflate_ns);
+	u64 dp = atomic64_read(&s->last_deflate_pages);
+	u64 dn = atomic64_read(&s->last_deflate_ns);
+
+	/* One lock round trip: current == listed + isolated, always. */
+	pvb_mig_counts(&b->mig, &listed, &isolated);
+	seq_printf(m, "current: %lu\n", listed + isolated);
+	seq_printf(m, "target: %lu\n", READ_ONCE(b->target));
+	seq_printf(m, "listed: %lu\n", listed);
+	seq_printf(m, "isolated: %lu\n", isolated);
+	seq_printf(m, "inflated: %lu\n", atomic_long_read(&s->inflated));
+	seq_printf(m, "deflated: %lu\n", atomic_long_read(&s->deflated));
+	seq_printf(m, "migrated: %lu\n", atomic_long_read(&s->migrated));
+	seq_printf(m, "migrate_eagain: %lu\n",
+		   atomic_long_read(&s->migrate_eagain));
+	seq_printf(m, "isolate_refused: %lu\n",
+		   pvb_mig_isolate_refused(&b->mig));
+	seq_printf(m, "alloc_failed: %lu\n", atomic_long_read(&s->alloc_failed));
+	seq_printf(m, "last_inflate_pages: %llu\n", ip);
+	seq_printf(m, "last_inflate_us: %llu\n", div_u64(in, NSEC_PER_USEC));
+	seq_printf(m, "last_inflate_mib_s: %llu\n", pvb_mib_s(ip, in));
+	seq_printf(m, "last_deflate_pages: %llu\n", dp);
+	seq_printf(m, "last_deflate_us: %llu\n", div_u64(dn, NSEC_PER_USEC));
+	seq_printf(m, "last_deflate_mib_s: %llu\n", pvb_mib_s(dp, dn));
+	seq_printf(m, "backend: %s\n", pvb_mig_backend_name);
+	seq_printf(m, "movable: %d\n", b->movable);
+	seq_printf(m, "migration: %d\n", READ_ONCE(b->migration));
+	seq_printf(m, "adjust_memtotal: %d\n", b->adjust_memtotal);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(pvb_stats);
+
+static const struct file_operations pvb_inflate_fops = {
+	.owner = THIS_MODULE,
+	.open = simple_open,
+	.write = pvb_inflate_write,
+	.llseek = noop_llseek,
+};
+
+static const struct file_operations pvb_deflate_fops = {
+	.owner = THIS_MODULE,
+	.open = simple_open,
+	.write = pvb_deflate_write,
+	.llseek = noop_llseek,
+};
+
+static const struct file_operations pvb_target_fops = {
+	.owner = THIS_MODULE,
+	.open = simple_open,
+	.read = pvb_target_read,
+	.write = pvb_target_write,
+	.llseek = default_llseek,
+};
+
+static const struct file_operations pvb_migration_fops = {
+	.owner = THIS_MODULE,
+	.open = simple_open,
+	.read = pvb_migration_read,
+	.write = pvb_migration_write,
+	.llseek = default_llseek,
+};
+
+int pvb_debugfs_init(struct pvb_balloon *b)
+{
+	pvb_dir = debugfs_create_dir(KBUILD_MODNAME, NULL);
+	if (IS_ERR(pvb_dir))
+		return PTR_ERR(pvb_dir);
+	debugfs_create_file("inflate", 0200, pvb_dir, b, &pvb_inflate_fops);
+	debugfs_create_file("deflate", 0200, pvb_dir, b, &pvb_deflate_fops);
+	debugfs_create_file("target", 0600, pvb_dir, b, &pvb_target_fops);
+	debugfs_create_file("migration", 0600, pvb_dir, b,
+			    &pvb_migration_fops);
+	debugfs_create_file("stats", 0400, pvb_dir, b, &pvb_stats_fops);
+	return 0;
+}
+
+void pvb_debugfs_exit(void)
+{
+	debugfs_remove_recursive(pvb_dir);
+	pvb_dir = NULL;
+}

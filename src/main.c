@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * pvballoon - a paravirtual memory balloon whose pages compaction can move.
+ *
+ * Module glue: parameters, load and unload.  The pieces:
+ *   core.c            sizes, targets, allocation, statistics
+ *   migrate_*.c       the migration backend (pvb_migrate.h)
+ *   debugfs.c         /sys/kernel/debug/pvballoon/
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/kernel.h>
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+
+#include "pvb_core.h"
+#include "pvb_debugfs.h"
+
+static bool movable = true;
+module_param(movable, bool, 0444);
+MODULE_PARM_DESC(movable,
+		 "Allocate movable pages that compaction can migrate (default 1). 0 uses GFP_HIGHUSER like a balloon without balloon compaction: the pages pin their 2 MiB blocks.");
+
+static bool adjust_memtotal = true;
+module_param(adjust_memtotal, bool, 0444);
+MODULE_PARM_DESC(adjust_memtotal,
+		 "MemTotal follows the balloon, as with the in-tree driver (default 1)");
+
+/*
+ * Pages the deflate-on-OOM notifier gives back per call (virtio front-end).
+ * The in-tree driver's fixed 1 MiB makes an OOM-ing guest spin through the
+ * notifier (firecracker issue 4324); a bigger chunk ends it sooner.
+ */
+#define PVB_OOM_PAGES_MIN	1
+#define PVB_OOM_PAGES_MAX	(1U << 18)	/* 1 GiB */
+unsigned int pvb_oom_deflate_pages = 4096;	/* 16 MiB */
+
+static int pvb_oom_pages_set(const char *val, const struct kernel_param *kp)
+{
+	unsigned int v;
+
+	if (kstrtouint(val, 0, &v) || v < PVB_OOM_PAGES_MIN ||
+	    v > PVB_OOM_PAGES_MAX) {
+		pr_err("invalid oom_deflate_pages=%s: expected a number of pages from %u to %u\n",
+		       val, PVB_OOM_PAGES_MIN, PVB_OOM_PAGES_MAX);
+		return -EINVAL;
+	}
+	*(unsigned int *)kp->arg = v;
+	return 0;
+}
+
+static const struct kernel_param_ops pvb_oom_pages_ops = {
+	.set = pvb_oom_pages_set,
+	.get = param_get_uint,
+};
+module_param_cb(oom_deflate_pages, &pvb_oom_pages_ops, &pvb_oom_deflate_pages,
+		0644);
+MODULE_PARM_DESC(oom_deflate_pages,
+		 "Pages given back per OOM notification when the host offers DEFLATE_ON_OOM (1-262144, default 4096 = 16 MiB)");
+
+static int __init pvb_init(void)
+{
+	struct pvb_balloon *b = &pvb_the_balloon;
+	int rc;
+
+	pvb_balloon_init(b, movable, adjust_memtotal);
+	rc = pvb_debugfs_init(b);
+	if (rc) {
+		pr_err("cannot create /sys/kernel/debug/%s (error %d); is debugfs enabled?\n",
+		       KBUILD_MODNAME, rc);
+		return rc;
+	}
+	pr_info("pvballoon %s loaded: migration backend %s, %s pages, MemTotal %s\n",
+		PVB_VERSION, pvb_mig_backend_name,
+		movable ? "movable" : "unmovable",
+		adjust_memtotal ? "follows the balloon" : "fixed");
+	return 0;
+}
+
+static void __exit pvb_exit(void)
+{
+	pvb_debugfs_exit();
+	pvb_balloon_destroy(&pvb_the_balloon);
+	pr_info("pvballoon %s unloaded\n", PVB_VERSION);
+}
+
+module_init(pvb_init);
+module_exit(pvb_exit);
+
+MODULE_AUTHOR("pvballoon developers");
+MODULE_DESCRIPTION("Paravirtual memory balloon with movable pages");
+MODULE_LICENSE("GPL");
+MODULE_VERSION(PVB_VERSION);
