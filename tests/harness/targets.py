@@ -1,0 +1,182 @@
+# SPDX-License-Identifier: GPL-2.0
+"""Targets: a kernel to boot, a tree to build against, pvballoon built for it."""
+import fcntl
+import glob
+import json
+import os
+import re
+import shutil
+import subprocess
+
+from . import initramfs
+
+
+def sh(cmd, log=None, **kw):
+    """Run a host command; its output goes to @log.  Raises on failure."""
+    r = subprocess.run(cmd, shell=isinstance(cmd, str), stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True, **kw)
+    if log:
+        with open(log, "a") as f:
+            f.write("$ %s\n%s" % (cmd if isinstance(cmd, str) else " ".join(cmd), r.stdout))
+    if r.returncode:
+        raise RuntimeError("%s failed (%d):\n%s" % (cmd, r.returncode, r.stdout[-3000:]))
+    return r.stdout
+
+
+def pvb_version(top):
+    with open(os.path.join(top, "dkms.conf")) as f:
+        return re.search(r'PACKAGE_VERSION="([^"]+)"', f.read()).group(1)
+
+
+def copy_tree(top, dest):
+    """The project's sources (what git tracks, or everything but build
+    output when there is no git) into @dest."""
+    if os.path.exists(dest):
+        shutil.rmtree(dest)
+    os.makedirs(dest)
+    try:
+        files = subprocess.run(["git", "-C", top, "ls-files", "-co", "--exclude-standard"],
+                               check=True, capture_output=True, text=True).stdout.split()
+    except (subprocess.CalledProcessError, FileNotFoundError):
+        files = None
+    if not files:
+        shutil.copytree(top, dest, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns(".git", "results", "generated", "*.o", "*.ko"))
+        return
+    for f in files:
+        if f.startswith("results/") or not os.path.isfile(os.path.join(top, f)):
+            continue
+        os.makedirs(os.path.dirname(os.path.join(dest, f)), exist_ok=True)
+        shutil.copy2(os.path.join(top, f), os.path.join(dest, f))
+
+
+class Target:
+    def __init__(self, spec, top, build_dir):
+        self.spec = spec
+        self.name = spec["name"]
+        self.kind = spec["kind"]
+        self.debug = bool(spec.get("debug"))
+        self.top = top
+        self.build_dir = os.path.join(build_dir, self.name)
+        os.makedirs(self.build_dir, exist_ok=True)
+        self.log = os.path.join(self.build_dir, "build.log")
+        self.skip = None
+        self.append = spec.get("append", "")
+        # KASAN + DEBUG_PAGEALLOC under TCG is slow.
+        self.boot_timeout = 600 if self.debug else 180
+        self.slow = 4 if self.debug else 1
+        self.kernel = self.release = self.kdir = self.moddir = None
+        self.module = None
+        self.initrd = self.initrd_intree = None
+        self.dkms = False
+
+    # -------------------------------------------------------------- kernels
+    def resolve(self):
+        if self.kind == "debian":
+            try:
+                dep = subprocess.run(["dpkg-query", "-W", "-f=${Depends}", self.spec["image_pkg"]],
+                                     capture_output=True, text=True, check=True).stdout
+            except subprocess.CalledProcessError:
+                self.skip = "%s is not installed" % self.spec["image_pkg"]
+                return
+            m = re.search(r"linux-image-(\S+)", dep)
+            if not m:
+                self.skip = "cannot tell the kernel release of " + self.spec["image_pkg"]
+                return
+            self.release = m.group(1)
+            self.kernel = "/boot/vmlinuz-" + self.release
+            self.kdir = "/lib/modules/%s/build" % self.release
+            self.moddir = "/lib/modules/" + self.release
+            self.dkms = True
+        elif self.kind == "debug":
+            script = os.path.join(self.top, self.spec["script"])
+            r = subprocess.run([script], stdout=subprocess.PIPE, stderr=open(self.log, "a"), text=True)
+            if r.returncode:
+                self.skip = "the debug kernel could not be built (see %s)" % self.log
+                return
+            cache = r.stdout.strip().splitlines()[-1]
+            with open(os.path.join(cache, "release")) as f:
+                self.release = f.read().strip()
+            self.kernel = os.path.join(cache, "bzImage")
+            self.kdir = os.path.join(cache, "build")
+            self.moddir = os.path.join(cache, "modules/lib/modules", self.release)
+        else:
+            self.skip = "unknown target kind " + self.kind
+            return
+        for p in (self.kernel, self.kdir):
+            if not os.path.exists(p):
+                self.skip = "%s is missing" % p
+                return
+
+    # --------------------------------------------------------------- module
+    def build_module(self):
+        if self.dkms:
+            self.module = self._build_dkms()
+        else:
+            src = os.path.join(self.build_dir, "src")
+            copy_tree(self.top, src)
+            sh(["make", "-C", src, "KDIR=" + self.kdir, "W=1"], log=self.log)
+            self.module = os.path.join(src, "pvballoon.ko")
+
+    def _build_dkms(self):
+        """dkms add/build/install, the way users install pvballoon.  The
+        source in /usr/src is refreshed (and re-added) only when it changed."""
+        ver = pvb_version(self.top)
+        mv = "pvballoon/" + ver
+        usrsrc = "/usr/src/pvballoon-" + ver
+        built = "/var/lib/dkms/pvballoon/%s/%s/*/module/pvballoon.ko*" % (ver, self.release)
+        fresh = os.path.join(self.build_dir, "dkms-src")
+        copy_tree(self.top, fresh)
+        digest = sh("cd %s && find . -type f | LC_ALL=C sort | xargs sha256sum | sha256sum" % fresh)
+        with open("/tmp/pvballoon-dkms.lock", "w") as lockf:
+            fcntl.flock(lockf, fcntl.LOCK_EX)
+            stamp = os.path.join(usrsrc, ".pvb-digest")
+            if not (os.path.exists(stamp) and open(stamp).read() == digest):
+                subprocess.run(["dkms", "remove", mv, "--all"], capture_output=True)
+                shutil.rmtree(usrsrc, ignore_errors=True)
+                shutil.copytree(fresh, usrsrc)
+                sh(["dkms", "add", mv], log=self.log)
+                with open(stamp, "w") as f:
+                    f.write(digest)
+            if not glob.glob(built):
+                sh(["dkms", "build", mv, "-k", self.release], log=self.log)
+                sh(["dkms", "install", mv, "-k", self.release, "--force"], log=self.log)
+            mods = glob.glob(built)
+            if not mods:
+                raise RuntimeError("dkms built no pvballoon.ko for " + self.release)
+            # Keep our own copy: a later re-add removes dkms's.
+            ko = os.path.join(self.build_dir, os.path.basename(mods[0]))
+            shutil.copy2(mods[0], ko)
+        return ko
+
+    def intree(self, name):
+        found = glob.glob(os.path.join(self.moddir, "kernel", "**", name + ".ko*"), recursive=True)
+        return found[0] if found else None
+
+    # ------------------------------------------------------------ initramfs
+    def build_initrd(self, guest_bins):
+        boot = initramfs.module_order(self.moddir, self.spec.get("boot_modules", []))
+        init = os.path.join(self.top, "tests", "guest", "init")
+        files = [("bin/" + os.path.basename(b), b, 0o755) for b in guest_bins]
+        self.initrd = initramfs.build(os.path.join(self.build_dir, "initrd.cpio"), init,
+                                      boot_modules=boot, extra_modules=[self.module], files=files)
+        vb = self.intree("virtio_balloon")
+        self.initrd_intree = None
+        if vb:
+            extra = [m for m in initramfs.module_order(self.moddir, ["virtio_balloon"])
+                     if m not in boot]
+            self.initrd_intree = initramfs.build(
+                os.path.join(self.build_dir, "initrd-intree.cpio"), init, boot_modules=boot,
+                extra_modules=[self.module] + extra, files=files)
+
+    def prepare(self, guest_bins):
+        self.resolve()
+        if self.skip:
+            return
+        self.build_module()
+        self.build_initrd(guest_bins)
+
+
+def load_specs(top):
+    with open(os.path.join(top, "tests", "targets.json")) as f:
+        return json.load(f)["targets"]

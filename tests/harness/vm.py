@@ -1,0 +1,338 @@
+# SPDX-License-Identifier: GPL-2.0
+"""One QEMU/TCG guest: boot, command channel on ttyS1, QMP, splat checks.
+
+    with VM(target, "name", results) as vm:
+        vm.sh("insmod /modules/pvballoon.ko")
+        vm.qmp("balloon", value=512 << 20)
+
+Leaving the block collects the guest's dmesg, kills QEMU and fails (raises
+TestFailure) if any WARNING/BUG/Oops/KASAN/lockdep/list corruption/Bad page
+line appeared in the guest log.
+"""
+import base64
+import json
+import os
+import re
+import socket
+import subprocess
+import tempfile
+import time
+
+from .errors import TestFailure, BootFailure
+
+# Lines that fail a test wherever they appear in a guest log.
+SPLAT = re.compile(
+    r"WARNING:|BUG:|Oops|KASAN:|kernel BUG|Kernel panic|general protection fault"
+    r"|possible circular locking|possible recursive locking|inconsistent lock state"
+    r"|suspicious RCU usage|DEBUG_LOCKS_WARN_ON|list_add corruption|list_del corruption"
+    r"|Bad page|kmemleak: .*suspected memory leak|UBSAN:|Call Trace:")
+
+QEMU = "qemu-system-x86_64"
+
+
+class VM:
+    def __init__(self, target, name, results, mem="1G", smp=1, balloon=None,
+                 extra_qemu=(), append="", boot_timeout=None, initrd=None):
+        self.target = target
+        self.name = name
+        self.dir = os.path.join(results, target.name, name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.mem = mem
+        self.smp = smp
+        self.balloon = balloon          # None, or a dict of device options
+        self.extra_qemu = list(extra_qemu)
+        self.append = append
+        self.boot_timeout = boot_timeout or target.boot_timeout
+        self.initrd = initrd or target.initrd
+        self.proc = None
+        self.cmd_sock = None
+        self.qmp_sock = None
+        self.qmp_buf = b""
+        self.cmd_buf = b""
+        self.events = []
+        self.seq = 0
+        self.tmp = tempfile.mkdtemp(prefix="pvb-vm-")
+        self.console = os.path.join(self.dir, "console.log")
+        self.qmp_log = open(os.path.join(self.dir, "qmp.log"), "a")
+        self.cmd_log = open(os.path.join(self.dir, "commands.log"), "a")
+        self.boot_attempts = 0
+        self.boot_seconds = None
+
+    # ---------------------------------------------------------------- boot
+    def qemu_argv(self):
+        cmdline = ("console=ttyS0 panic=-1 oops=panic panic_on_warn=1 "
+                   "no_hash_pointers " + self.target.append + " " + self.append)
+        argv = [QEMU, "-accel", "tcg", "-m", self.mem, "-smp", str(self.smp),
+                "-nodefaults", "-display", "none", "-no-reboot",
+                "-kernel", self.target.kernel, "-initrd", self.initrd,
+                "-append", cmdline.strip(),
+                "-chardev", "file,id=con,path=" + self.console,
+                "-device", "isa-serial,chardev=con",
+                "-chardev", "socket,id=cmd,path=%s/cmd.sock,server=on,wait=off" % self.tmp,
+                "-device", "isa-serial,chardev=cmd",
+                "-qmp", "unix:%s/qmp.sock,server=on,wait=off" % self.tmp]
+        if self.balloon is not None:
+            opts = ",".join("%s=%s" % kv for kv in self.balloon.items())
+            argv += ["-device", "virtio-balloon-pci,id=balloon0" + ("," + opts if opts else "")]
+        return argv + self.extra_qemu
+
+    def _connect(self, path, deadline):
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise BootFailure("QEMU exited with %s: %s" % (self.proc.returncode, self._qemu_err()))
+            try:
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.connect(path)
+                return s
+            except OSError:
+                s.close()
+                time.sleep(0.05)
+        raise BootFailure("cannot connect to " + path)
+
+    def _qemu_err(self):
+        try:
+            with open(os.path.join(self.dir, "qemu.stderr")) as f:
+                return f.read()[-2000:]
+        except OSError:
+            return ""
+
+    def _boot_once(self):
+        self.boot_attempts += 1
+        with open(self.console, "a") as f:
+            f.write("\n==== pvballoon harness: boot attempt %d ====\n" % self.boot_attempts)
+        argv = self.qemu_argv()
+        with open(os.path.join(self.dir, "qemu.argv"), "w") as f:
+            f.write(" ".join(argv) + "\n")
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=open(os.path.join(self.dir, "qemu.stderr"), "a"))
+        start = time.time()
+        deadline = start + self.boot_timeout
+        self.qmp_sock = self._connect(self.tmp + "/qmp.sock", deadline)
+        self.cmd_sock = self._connect(self.tmp + "/cmd.sock", deadline)
+        self._qmp_read()                       # greeting
+        self.qmp("qmp_capabilities")
+        # The guest drops what arrives before it opens the port: knock until
+        # it answers.
+        while True:
+            if time.time() > deadline:
+                raise BootFailure("guest did not answer on the command channel within %ds"
+                                  % self.boot_timeout)
+            if self.proc.poll() is not None:
+                raise BootFailure("guest died during boot (QEMU exit %s)" % self.proc.returncode)
+            try:
+                rc, out = self.run("echo pvb-sync", timeout=2, _sync=True)
+                if rc == 0 and "pvb-sync" in out:
+                    break
+            except TimeoutError:
+                pass
+        self.boot_seconds = time.time() - start
+
+    def start(self):
+        """Boot; retry (and say so) only when the guest dies before the
+        command channel is up - never after a test has begun."""
+        for attempt in range(3):
+            try:
+                self._boot_once()
+                self.check_splat(phase="boot")
+                return self
+            except BootFailure as e:
+                self._kill()
+                splat = self.splat_lines()
+                if attempt == 2:
+                    raise BootFailure("%s; console: %s" % (e, splat[:3] or self.console_tail()))
+                print("# %s/%s: boot attempt %d failed before the test began (%s%s); retrying"
+                      % (self.target.name, self.name, attempt + 1, e,
+                         ": " + splat[0] if splat else ""), flush=True)
+                self.cmd_buf = b""
+                self.qmp_buf = b""
+        return self
+
+    # ------------------------------------------------------- command channel
+    def run(self, script, timeout=120, _sync=False):
+        """Run a shell script in the guest.  Returns (rc, output)."""
+        self.seq += 1
+        cid = "c%d" % self.seq
+        line = "%s %s\n" % (cid, base64.b64encode(script.encode()).decode())
+        if not _sync:
+            self.cmd_log.write("$ %s\n" % script)
+        self.cmd_sock.sendall(line.encode())
+        end = re.compile(rb"@@PVB-END %s (\d+)\r?\n" % cid.encode())
+        begin = b"@@PVB-BEGIN " + cid.encode() + b"\n"
+        deadline = time.time() + timeout
+        while True:
+            m = end.search(self.cmd_buf)
+            if m:
+                b = self.cmd_buf.find(begin)
+                out = self.cmd_buf[b + len(begin):m.start()] if b >= 0 else b""
+                self.cmd_buf = self.cmd_buf[m.end():]
+                out = out.decode(errors="replace").replace("\r", "")
+                if out.endswith("\n"):
+                    out = out[:-1]
+                rc = int(m.group(1))
+                if not _sync:
+                    self.cmd_log.write(out + ("\n" if out else "") + "[rc=%d]\n" % rc)
+                    self.cmd_log.flush()
+                return rc, out
+            left = deadline - time.time()
+            if left <= 0:
+                if _sync:
+                    raise TimeoutError
+                raise TestFailure("guest command timed out after %ds: %s" % (timeout, script[:200]))
+            if self.proc.poll() is not None:
+                raise TestFailure("guest died while running: %s (%s)"
+                                  % (script[:200], (self.splat_lines() or ["no splat"])[0]))
+            self.cmd_sock.settimeout(min(left, 0.5))
+            try:
+                data = self.cmd_sock.recv(65536)
+                if not data:
+                    raise TestFailure("command channel closed")
+                self.cmd_buf += data
+            except socket.timeout:
+                pass
+
+    def sh(self, script, timeout=120):
+        """Run a script that must succeed; return its output."""
+        rc, out = self.run(script, timeout)
+        if rc != 0:
+            raise TestFailure("guest command failed (rc=%d): %s\n%s" % (rc, script[:300], out[-1500:]))
+        return out
+
+    def read_kv(self, path):
+        """A guest file of "key: value" or "key value" lines, as a dict of ints."""
+        out = self.sh("cat " + path)
+        d = {}
+        for ln in out.splitlines():
+            parts = ln.replace(":", " ").split()
+            if len(parts) >= 2:
+                try:
+                    d[parts[0]] = int(parts[1])
+                except ValueError:
+                    d[parts[0]] = parts[1]
+        return d
+
+    def vmstat(self):
+        return self.read_kv("/proc/vmstat")
+
+    def meminfo(self):
+        """/proc/meminfo in KiB."""
+        return self.read_kv("/proc/meminfo")
+
+    def stats(self):
+        return self.read_kv("/sys/kernel/debug/pvballoon/stats")
+
+    def free_pages(self):
+        """MemFree plus the pages parked on per-CPU free lists, in pages."""
+        out = self.sh("grep MemFree /proc/meminfo; grep -E '^ +count:' /proc/zoneinfo")
+        free = 0
+        for ln in out.splitlines():
+            p = ln.split()
+            if p[0] == "MemFree:":
+                free += int(p[1]) // 4
+            elif p[0] == "count:":
+                free += int(p[1])
+        return free
+
+    # ------------------------------------------------------------------ QMP
+    def _qmp_read(self, timeout=60):
+        deadline = time.time() + timeout
+        while b"\n" not in self.qmp_buf:
+            left = deadline - time.time()
+            if left <= 0:
+                raise TestFailure("QMP timed out")
+            self.qmp_sock.settimeout(left)
+            data = self.qmp_sock.recv(65536)
+            if not data:
+                raise TestFailure("QMP connection closed")
+            self.qmp_buf += data
+        line, self.qmp_buf = self.qmp_buf.split(b"\n", 1)
+        self.qmp_log.write(line.decode() + "\n")
+        self.qmp_log.flush()
+        return json.loads(line)
+
+    def qmp(self, cmd, **args):
+        req = {"execute": cmd}
+        if args:
+            req["arguments"] = args
+        self.qmp_log.write(">> " + json.dumps(req) + "\n")
+        self.qmp_sock.sendall(json.dumps(req).encode() + b"\n")
+        while True:
+            msg = self._qmp_read()
+            if "event" in msg:
+                self.events.append(msg)
+                continue
+            if "error" in msg:
+                raise TestFailure("QMP %s failed: %s" % (cmd, msg["error"]))
+            return msg.get("return")
+
+    def qemu_rss_kib(self):
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            for ln in f:
+                if ln.startswith("VmRSS:"):
+                    return int(ln.split()[1])
+        return 0
+
+    # -------------------------------------------------------------- teardown
+    def console_text(self):
+        try:
+            with open(self.console, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def console_tail(self, n=15):
+        return "\n".join(self.console_text().splitlines()[-n:])
+
+    def splat_lines(self):
+        return [ln for ln in self.console_text().splitlines() if SPLAT.search(ln)]
+
+    def check_splat(self, phase="test"):
+        lines = self.splat_lines()
+        if lines:
+            raise TestFailure("guest log has a splat (%s): %s" % (phase, " | ".join(lines[:4])))
+
+    def _kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+        if self.proc:
+            self.proc.wait()
+        for s in (self.cmd_sock, self.qmp_sock):
+            if s:
+                s.close()
+        self.cmd_sock = self.qmp_sock = None
+
+    def stop(self):
+        try:
+            if self.proc and self.proc.poll() is None and self.cmd_sock:
+                try:
+                    if self.target.debug:
+                        # kmemleak reports only what points into our module.
+                        rc, out = self.run(
+                            "[ -e /sys/kernel/debug/kmemleak ] || exit 0; "
+                            "echo scan > /sys/kernel/debug/kmemleak; "
+                            "cat /sys/kernel/debug/kmemleak", timeout=300)
+                        if "pvb" in out or "pvballoon" in out:
+                            with open(os.path.join(self.dir, "kmemleak.log"), "w") as f:
+                                f.write(out)
+                            raise TestFailure("kmemleak reports a leak in pvballoon")
+                    rc, out = self.run("dmesg", timeout=60)
+                    with open(os.path.join(self.dir, "dmesg.log"), "w") as f:
+                        f.write(out)
+                except (TestFailure, OSError):
+                    if self.proc.poll() is None:
+                        raise
+        finally:
+            self._kill()
+            self.cmd_log.close()
+            self.qmp_log.close()
+        self.check_splat()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, typ, val, tb):
+        try:
+            self.stop()
+        except TestFailure:
+            if typ is None:
+                raise
+        return False

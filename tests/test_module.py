@@ -1,0 +1,94 @@
+# SPDX-License-Identifier: GPL-2.0
+"""Module lifecycle, parameters, build and DKMS (issue: foundation)."""
+import glob
+import os
+import re
+import subprocess
+
+from harness.errors import Skip, TestFailure
+from harness.runner import test
+from harness.targets import copy_tree, pvb_version, sh
+
+DEBUGFS = "/sys/kernel/debug/pvballoon"
+FILES = {"inflate", "deflate", "target", "stats", "migration"}
+
+
+@test("lifecycle", cost=1)
+def lifecycle(ctx):
+    ver = pvb_version(ctx.target.top)
+    with ctx.vm("load") as vm:
+        with ctx.step("load_unload_10x"):
+            for i in range(10):
+                vm.sh("insmod /modules/pvballoon.ko")
+                present = set(vm.sh("ls %s" % DEBUGFS).split())
+                ctx.check(present == FILES, "load %d: debugfs has %s, want %s"
+                          % (i, sorted(present), sorted(FILES)))
+                vm.sh("rmmod pvballoon")
+                rc, _ = vm.run("[ -e %s ]" % DEBUGFS)
+                ctx.check(rc != 0, "unload %d: %s is still there" % (i, DEBUGFS))
+            ctx.check("pvballoon" not in vm.sh("cat /proc/modules"), "module still listed")
+            log = vm.sh("dmesg")
+            loads = re.findall(r"pvballoon: pvballoon (\S+) loaded: migration backend (\S+),", log)
+            ctx.check(len(loads) == 10, "want 10 load lines in dmesg, found %d" % len(loads))
+            ctx.check(all(v == ver for v, _ in loads), "version in dmesg %s != %s" % (loads[0][0], ver))
+            ctx.note("%s: backend %s" % (ctx.target.name, loads[0][1]))
+            unloads = log.count("pvballoon %s unloaded" % ver)
+            ctx.check(unloads == 10, "want 10 unload lines, found %d" % unloads)
+        with ctx.step("bad_parameter"):
+            for param, expect in (("oom_deflate_pages=0", "invalid oom_deflate_pages=0"),
+                                  ("oom_deflate_pages=1x", "invalid oom_deflate_pages=1x"),
+                                  ("oom_deflate_pages=999999999", "invalid oom_deflate_pages"),
+                                  ("movable=maybe", "movable")):
+                vm.sh("dmesg -c > /dev/null")
+                rc, out = vm.run("insmod /modules/pvballoon.ko %s" % param)
+                ctx.check(rc != 0, "insmod with %s succeeded" % param)
+                msg = vm.sh("dmesg")
+                ctx.check(expect in msg, "no clear message for %s; dmesg: %s" % (param, msg[-300:]))
+                rc, _ = vm.run("[ -e %s ]" % DEBUGFS)
+                ctx.check(rc != 0, "debugfs directory exists after a refused load (%s)" % param)
+            # And a good value is taken.
+            vm.sh("insmod /modules/pvballoon.ko oom_deflate_pages=512")
+            got = vm.sh("cat /sys/module/pvballoon/parameters/oom_deflate_pages")
+            ctx.check(got.strip() == "512", "oom_deflate_pages reads %r" % got)
+            vm.sh("rmmod pvballoon")
+
+
+@test("build", cost=1)
+def build(ctx):
+    """W=1 build free of warnings, and make clean leaves the tree as it was."""
+    t = ctx.target
+    with ctx.step("w1_no_warnings"):
+        src = os.path.join(t.build_dir, "w1")
+        copy_tree(t.top, src)
+        before = sorted(os.path.relpath(p, src) for p in glob.glob(src + "/**", recursive=True))
+        out = sh(["make", "-C", src, "KDIR=" + t.kdir, "W=1"])
+        warnings = [ln for ln in out.splitlines() if "warning:" in ln or "error:" in ln]
+        ctx.check(not warnings, "compiler warnings: %s" % warnings[:5])
+        ctx.check(os.path.exists(os.path.join(src, "pvballoon.ko")), "no pvballoon.ko")
+        ctx.check(os.path.exists(os.path.join(src, "generated", "pvb_conftest.h")),
+                  "no generated/pvb_conftest.h")
+    with ctx.step("make_clean"):
+        sh(["make", "-C", src, "KDIR=" + t.kdir, "clean"])
+        after = sorted(os.path.relpath(p, src) for p in glob.glob(src + "/**", recursive=True))
+        extra = sorted(set(after) - set(before))
+        ctx.check(not extra, "make clean left %s" % extra[:10])
+
+
+@test("dkms", cost=0)
+def dkms(ctx):
+    t = ctx.target
+    if not t.dkms:
+        raise Skip("the DKMS path is tested on the Debian kernels; this kernel has no "
+                   "/lib/modules tree for dkms install")
+    ver = pvb_version(t.top)
+    with ctx.step("installed"):
+        st = subprocess.run(["dkms", "status", "pvballoon/" + ver, "-k", t.release],
+                            capture_output=True, text=True).stdout
+        ctx.check("installed" in st, "dkms status: %r" % st)
+        mods = glob.glob("/lib/modules/%s/updates/dkms/pvballoon.ko*" % t.release)
+        ctx.check(mods, "dkms install put no module under /lib/modules/%s/updates/dkms" % t.release)
+        info = sh(["modinfo", "-F", "vermagic", mods[0]])
+        ctx.check(info.split()[0] == t.release, "vermagic %s != %s" % (info.split()[0], t.release))
+        dep = sh(["modinfo", "-k", t.release, "-n", "pvballoon"]).strip()
+        ctx.check("updates/dkms" in dep, "depmod does not resolve pvballoon to the dkms module: %s" % dep)
+        ctx.check(t.module and os.path.exists(t.module), "the guests' module did not come from dkms")
