@@ -57,6 +57,7 @@ struct pvb_stats {
 	atomic_long_t migrated;
 	atomic_long_t migrate_eagain;	/* migrations refused with -EAGAIN */
 	atomic_long_t alloc_failed;	/* allocations that returned NULL */
+	atomic_long_t reserve_stops;	/* inflates stopped at the reserve */
 	/* Last completed inflate/deflate: pages and nanoseconds. */
 	atomic64_t last_inflate_pages, last_inflate_ns;
 	atomic64_t last_deflate_pages, last_deflate_ns;
@@ -73,6 +74,8 @@ struct pvb_stats {
  * @movable: pages are movable (registered with the migration backend)
  * @migration: 0 makes isolation refuse our pages (a test control)
  * @adjust_memtotal: MemTotal follows the balloon
+ * @reserve: inflation stops when MemAvailable would fall below this many
+ *	pages, so that a balloon never leaves the guest to the OOM killer
  * @fe_sem: protects @fe and @fe_priv; migration only try-locks it
  */
 struct pvb_balloon {
@@ -83,13 +86,15 @@ struct pvb_balloon {
 	bool movable;
 	bool migration;
 	bool adjust_memtotal;
+	unsigned long reserve;
 	struct pvb_stats stats;
 	struct rw_semaphore fe_sem;
 	const struct pvb_frontend_ops *fe;
 	void *fe_priv;
 };
 
-void pvb_balloon_init(struct pvb_balloon *b, bool movable, bool adjust_memtotal);
+void pvb_balloon_init(struct pvb_balloon *b, bool movable, bool adjust_memtotal,
+		      unsigned long reserve);
 void pvb_balloon_destroy(struct pvb_balloon *b);
 
 int pvb_resize(struct pvb_balloon *b, long delta, unsigned long *moved);

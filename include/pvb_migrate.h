@@ -75,4 +75,17 @@ void pvb_mig_set_isolation(struct pvb_mig *m, bool allow);
 void pvb_mig_set_adjust_managed(struct pvb_mig *m, bool adjust);
 unsigned long pvb_mig_isolate_refused(struct pvb_mig *m);
 
+/**
+ * struct pvb_mig_check - what pvb_mig_verify() found
+ * @walked: pages found by walking the list
+ * @listed: the list length counter
+ * @isolated: the isolated counter
+ * @bad: listed pages whose page->private, PageOffline or movable mark is
+ *	not what a ballooned page must have
+ */
+struct pvb_mig_check {
+	unsigned long walked, listed, isolated, bad;
+};
+void pvb_mig_verify(struct pvb_mig *m, struct pvb_mig_check *c);
+
 #endif /* PVB_MIGRATE_H */

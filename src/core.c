@@ -84,13 +84,25 @@ static void pvb_free_list(struct list_head *pages)
  * reclaim at most and never the OOM killer; __GFP_NOMEMALLOC: never the
  * emergency reserves; __GFP_NOWARN: running dry is the expected way for a
  * big inflate to end, not something to splat about.
+ *
+ * That alone still lets a balloon take the guest down to its min
+ * watermark, and the next allocation of a user process then wakes the OOM
+ * killer.  So we also stop while MemAvailable (free plus reclaimable, less
+ * the watermarks) is above b->reserve: the balloon may take page cache,
+ * never the last of the guest's memory.
  */
 static unsigned long pvb_alloc_batch(struct pvb_balloon *b,
 				     struct list_head *batch,
 				     unsigned long want)
 {
+	long avail = si_mem_available();
 	unsigned long k;
 
+	if (avail < 0 || (unsigned long)avail <= b->reserve) {
+		atomic_long_inc(&b->stats.reserve_stops);
+		return 0;
+	}
+	want = min_t(unsigned long, want, avail - b->reserve);
 	for (k = 0; k < want; k++) {
 		struct page *page = alloc_page(b->gfp);
 
@@ -325,15 +337,17 @@ void pvb_frontend_detach(struct pvb_balloon *b)
  * @b: the balloon
  * @movable: allocate movable pages and let compaction migrate them
  * @adjust_memtotal: MemTotal follows the balloon
+ * @reserve: pages of MemAvailable that inflation never takes
  */
 void pvb_balloon_init(struct pvb_balloon *b, bool movable,
-		      bool adjust_memtotal)
+		      bool adjust_memtotal, unsigned long reserve)
 {
 	memset(b, 0, sizeof(*b));
 	mutex_init(&b->op_lock);
 	init_rwsem(&b->fe_sem);
 	b->movable = movable;
 	b->adjust_memtotal = adjust_memtotal;
+	b->reserve = reserve;
 	b->gfp = (movable ? GFP_HIGHUSER_MOVABLE : GFP_HIGHUSER) |
 		 __GFP_NOMEMALLOC | __GFP_NORETRY | __GFP_NOWARN;
 	pvb_mig_init(&b->mig, &pvb_hooks, movable, adjust_memtotal);

@@ -7,6 +7,7 @@
  *   target     (rw) the desired size in pages; writing converges
  *   migration  (rw) 1: compaction may move our pages; 0: isolation refused
  *   stats      (r)  "key: value" lines
+ *   verify     (r)  walks the page list and checks every page (tests)
  *
  * Writes return when the balloon has moved.  A malformed write fails with
  * -EINVAL and changes nothing.
@@ -252,6 +253,9 @@ static int pvb_stats_show(struct seq_file *m, void *v)
 	seq_printf(m, "isolate_refused: %lu\n",
 		   pvb_mig_isolate_refused(&b->mig));
 	seq_printf(m, "alloc_failed: %lu\n", atomic_long_read(&s->alloc_failed));
+	seq_printf(m, "reserve_stops: %lu\n",
+		   atomic_long_read(&s->reserve_stops));
+	seq_printf(m, "reserve: %lu\n", b->reserve);
 	seq_printf(m, "last_inflate_pages: %llu\n", ip);
 	seq_printf(m, "last_inflate_us: %llu\n", div_u64(in, NSEC_PER_USEC));
 	seq_printf(m, "last_inflate_mib_s: %llu\n", pvb_mib_s(ip, in));
@@ -265,6 +269,20 @@ static int pvb_stats_show(struct seq_file *m, void *v)
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(pvb_stats);
+
+static int pvb_verify_show(struct seq_file *m, void *v)
+{
+	struct pvb_balloon *b = m->private;
+	struct pvb_mig_check c;
+
+	pvb_mig_verify(&b->mig, &c);
+	seq_printf(m, "walked: %lu\n", c.walked);
+	seq_printf(m, "listed: %lu\n", c.listed);
+	seq_printf(m, "isolated: %lu\n", c.isolated);
+	seq_printf(m, "bad: %lu\n", c.bad);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(pvb_verify);
 
 static const struct file_operations pvb_inflate_fops = {
 	.owner = THIS_MODULE,
@@ -307,6 +325,7 @@ int pvb_debugfs_init(struct pvb_balloon *b)
 	debugfs_create_file("migration", 0600, pvb_dir, b,
 			    &pvb_migration_fops);
 	debugfs_create_file("stats", 0400, pvb_dir, b, &pvb_stats_fops);
+	debugfs_create_file("verify", 0400, pvb_dir, b, &pvb_verify_fops);
 	return 0;
 }
 

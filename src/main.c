@@ -10,6 +10,7 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/kernel.h>
+#include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 
@@ -25,6 +26,11 @@ static bool adjust_memtotal = true;
 module_param(adjust_memtotal, bool, 0444);
 MODULE_PARM_DESC(adjust_memtotal,
 		 "MemTotal follows the balloon, as with the in-tree driver (default 1)");
+
+static unsigned int reserve_mb;
+module_param(reserve_mb, uint, 0444);
+MODULE_PARM_DESC(reserve_mb,
+		 "MemAvailable (MiB) that inflation never takes, so the guest is not left to the OOM killer (default 0: automatic, 1/64 of RAM, at least 16 MiB)");
 
 /*
  * Pages the deflate-on-OOM notifier gives back per call (virtio front-end).
@@ -63,17 +69,22 @@ static int __init pvb_init(void)
 	struct pvb_balloon *b = &pvb_the_balloon;
 	int rc;
 
-	pvb_balloon_init(b, movable, adjust_memtotal);
+	unsigned long reserve = (unsigned long)reserve_mb << (20 - PAGE_SHIFT);
+
+	if (!reserve_mb)
+		reserve = max(totalram_pages() / 64, 16UL << (20 - PAGE_SHIFT));
+	pvb_balloon_init(b, movable, adjust_memtotal, reserve);
 	rc = pvb_debugfs_init(b);
 	if (rc) {
 		pr_err("cannot create /sys/kernel/debug/%s (error %d); is debugfs enabled?\n",
 		       KBUILD_MODNAME, rc);
 		return rc;
 	}
-	pr_info("pvballoon %s loaded: migration backend %s, %s pages, MemTotal %s\n",
+	pr_info("pvballoon %s loaded: migration backend %s, %s pages, MemTotal %s, reserve %lu MiB\n",
 		PVB_VERSION, pvb_mig_backend_name,
 		movable ? "movable" : "unmovable",
-		adjust_memtotal ? "follows the balloon" : "fixed");
+		adjust_memtotal ? "follows the balloon" : "fixed",
+		reserve >> (20 - PAGE_SHIFT));
 	return 0;
 }
 

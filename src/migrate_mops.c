@@ -161,6 +161,32 @@ void pvb_mig_counts(struct pvb_mig *m, unsigned long *listed,
 	spin_unlock_irqrestore(&pvb_lock, flags);
 }
 
+/**
+ * pvb_mig_verify - walk the list and check every page, for tests
+ * @m: the backend
+ * @c: the findings
+ *
+ * Holds the balloon lock with interrupts off for the whole walk: a debug
+ * aid (debugfs "verify"), not something to poll on a big balloon.
+ */
+void pvb_mig_verify(struct pvb_mig *m, struct pvb_mig_check *c)
+{
+	unsigned long flags;
+	struct page *page;
+
+	memset(c, 0, sizeof(*c));
+	spin_lock_irqsave(&pvb_lock, flags);
+	list_for_each_entry(page, &m->pages, lru) {
+		c->walked++;
+		if (page_private(page) != (unsigned long)m || !PageOffline(page) ||
+		    (m->movable && !__PageMovable(page)))
+			c->bad++;
+	}
+	c->listed = m->nr_listed;
+	c->isolated = m->nr_isolated;
+	spin_unlock_irqrestore(&pvb_lock, flags);
+}
+
 void pvb_mig_set_isolation(struct pvb_mig *m, bool allow)
 {
 	WRITE_ONCE(m->allow_isolate, allow);

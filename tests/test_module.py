@@ -10,7 +10,7 @@ from harness.runner import test
 from harness.targets import copy_tree, pvb_version, sh
 
 DEBUGFS = "/sys/kernel/debug/pvballoon"
-FILES = {"inflate", "deflate", "target", "stats", "migration"}
+FILES = {"inflate", "deflate", "target", "stats", "migration", "verify"}
 
 
 @test("lifecycle", cost=1)

@@ -1,0 +1,155 @@
+# SPDX-License-Identifier: GPL-2.0
+"""The movable balloon core through debugfs (issue: private movable core)."""
+import re
+
+from harness.runner import test
+
+D = "/sys/kernel/debug/pvballoon"
+MIB = 256                      # pages per MiB
+# Keys of stats that a refused write must leave exactly as they were.
+STABLE = ("current", "target", "listed", "isolated", "inflated", "deflated",
+          "alloc_failed", "last_inflate_pages", "last_deflate_pages")
+
+BAD_SIZES = [
+    ("empty", ""), ("newline_only", "\\n"), ("negative", "-5"), ("plus_sign", "+5"),
+    ("non_numeric", "abc"), ("trailing_garbage", "12abc"), ("trailing_space", "12 "),
+    ("leading_space", " 12"), ("unknown_suffix", "12X"), ("two_letter_suffix", "12KB"),
+    ("decimal_point", "1.5M"), ("hex", "0x10"), ("overflow_u64", "99999999999999999999"),
+    ("overflow_shift", "17179869184G"), ("over_long_max", "9223372036854775808"),
+    ("over_long_write", "1" * 40), ("embedded_nul", "12\\0"), ("nul_then_digits", "1\\x002"),
+    ("leading_newline", "\\n12"), ("two_newlines", "12\\n\\n"), ("suffix_only", "M"),
+]
+
+
+def write(vm, f, s):
+    """One write(2) of @s (C escapes) to debugfs file @f: 'ok N' or 'err E'."""
+    return vm.sh("pvbwrite %s/%s '%s'" % (D, f, s)).strip()
+
+
+def stable(stats):
+    return {k: stats[k] for k in STABLE}
+
+
+def meminfo_kib(vm, key):
+    return vm.meminfo()[key]
+
+
+def verify(ctx, vm):
+    v = vm.read_kv(D + "/verify")
+    s = vm.stats()
+    ctx.check(v["bad"] == 0, "verify: %d listed pages are not proper balloon pages" % v["bad"])
+    ctx.check(v["walked"] == v["listed"], "verify: list has %d pages, counter says %d"
+              % (v["walked"], v["listed"]))
+    ctx.check(s["current"] == s["listed"] + s["isolated"],
+              "current %d != listed %d + isolated %d" % (s["current"], s["listed"], s["isolated"]))
+    return v
+
+
+@test("core", cost=2)
+def core(ctx):
+    with ctx.vm("core", mem="1G") as vm:
+        vm.sh("insmod /modules/pvballoon.ko")
+        with ctx.step("inflate_256M_exact"):
+            v0, f0, t0 = vm.vmstat(), vm.free_pages(), meminfo_kib(vm, "MemTotal")
+            vm.sh("echo 256M > %s/inflate" % D)
+            v1, f1, t1, s1 = vm.vmstat(), vm.free_pages(), meminfo_kib(vm, "MemTotal"), vm.stats()
+            d = v1["balloon_inflate"] - v0["balloon_inflate"]
+            ctx.note("inflate 256M: balloon_inflate +%d, free -%d MiB, MemTotal -%d KiB, %d MiB/s"
+                     % (d, (f0 - f1) // MIB, t0 - t1, s1["last_inflate_mib_s"]))
+            ctx.check(d == 65536, "balloon_inflate moved by %d, want 65536" % d)
+            ctx.check(s1["current"] == 65536 and s1["inflated"] == 65536 and s1["target"] == 65536,
+                      "stats disagree: %s" % s1)
+            ctx.check(f0 - f1 >= 250 * MIB, "free memory dropped by only %d MiB" % ((f0 - f1) // MIB))
+            ctx.check(t0 - t1 == 256 * 1024, "MemTotal dropped by %d KiB, want 262144" % (t0 - t1))
+            ctx.check(v1["balloon_deflate"] == v0["balloon_deflate"], "balloon_deflate moved")
+            verify(ctx, vm)
+        with ctx.step("deflate_128M_then_all_exact"):
+            vm.sh("echo 128M > %s/deflate" % D)
+            v2, s2 = vm.vmstat(), vm.stats()
+            ctx.check(v2["balloon_deflate"] - v0["balloon_deflate"] == 32768,
+                      "balloon_deflate moved by %d after 128M" % (v2["balloon_deflate"] - v0["balloon_deflate"]))
+            ctx.check(s2["current"] == 32768, "current %d after deflating 128M" % s2["current"])
+            vm.sh("echo all > %s/deflate" % D)
+            v3, s3, f3, t3 = vm.vmstat(), vm.stats(), vm.free_pages(), meminfo_kib(vm, "MemTotal")
+            ctx.check(v3["balloon_deflate"] - v0["balloon_deflate"] == 65536,
+                      "balloon_deflate moved by %d in all" % (v3["balloon_deflate"] - v0["balloon_deflate"]))
+            ctx.check(v3["balloon_inflate"] - v0["balloon_inflate"] == 65536, "balloon_inflate moved")
+            ctx.check(s3["current"] == 0 and s3["deflated"] == 65536, "stats after all: %s" % s3)
+            ctx.check(t3 == t0, "MemTotal %d KiB, was %d" % (t3, t0))
+            ctx.check(abs(f3 - f0) <= f0 // 100, "free memory %d MiB, was %d MiB"
+                      % (f3 // MIB, f0 // MIB))
+        with ctx.step("size_suffixes_round_up"):
+            for arg, pages in (("1", 1), ("5K", 2), ("4K", 1), ("1k", 1), ("2m", 512), ("3", 3)):
+                before = vm.stats()["current"]
+                r = write(vm, "inflate", arg + "\\n")
+                after = vm.stats()["current"]
+                ctx.check(r.startswith("ok") and after - before == pages,
+                          "inflate %r: %s, balloon grew by %d, want %d" % (arg, r, after - before, pages))
+            vm.sh("echo all > %s/deflate" % D)
+        with ctx.step("bad_input_table"):
+            vm.sh("echo 100 > %s/inflate" % D)
+            s0 = stable(vm.stats())
+            bad = []
+            for f in ("inflate", "deflate", "target"):
+                for name, arg in BAD_SIZES + [("word_all", "all" if f != "deflate" else "ALL")]:
+                    r = write(vm, f, arg)
+                    s = stable(vm.stats())
+                    if r != "err EINVAL" or s != s0:
+                        bad.append("%s %s: %s%s" % (f, name, r, "" if s == s0 else ", stats changed"))
+            for name, arg in (("two", "2"), ("word", "yes"), ("empty", ""), ("padded", "01"),
+                              ("space", "1 "), ("nul", "1\\0")):
+                r = write(vm, "migration", arg)
+                if r != "err EINVAL" or vm.sh("cat %s/migration" % D).strip() != "1":
+                    bad.append("migration %s: %s" % (name, r))
+            ctx.check(not bad, "; ".join(bad))
+            ctx.note("bad input: %d writes refused with EINVAL, stats unchanged"
+                     % (3 * (len(BAD_SIZES) + 1) + 6))
+        with ctx.step("deflate_more_than_held"):
+            vm.sh("dmesg -c >/dev/null")
+            s0 = stable(vm.stats())
+            r = write(vm, "deflate", "101")
+            ctx.check(r == "err EINVAL", "deflate 101 of 100: %s" % r)
+            ctx.check(stable(vm.stats()) == s0, "stats changed")
+            ctx.check("balloon holds 100" in vm.sh("dmesg"), "no clear message in dmesg")
+            ctx.check(write(vm, "deflate", "all") == "ok 3", "deflate all failed")
+        with ctx.step("target_converges"):
+            for t in (5000, 100, 70000, 0):
+                r = write(vm, "target", "%d\\n" % t)
+                s = vm.stats()
+                ctx.check(r.startswith("ok") and s["current"] == t and s["target"] == t,
+                          "target %d: %s, stats current %d target %d" % (t, r, s["current"], s["target"]))
+                ctx.check(vm.sh("cat %s/target" % D).strip() == str(t), "target reads back wrong")
+        with ctx.step("partial_inflate_no_oom"):
+            vm.sh("dmesg -c >/dev/null")
+            f0 = vm.free_pages()
+            r = write(vm, "inflate", "4G")
+            s, msg = vm.stats(), vm.sh("dmesg")
+            ctx.note("inflate 4G in a 1 GiB guest: %s, kept %d MiB, reserve %d MiB"
+                     % (r, s["current"] // MIB, s["reserve"] // MIB))
+            ctx.check(r == "err ENOMEM", "inflate 4G: %s" % r)
+            ctx.check(s["current"] > (f0 // 2), "kept only %d pages of %d free" % (s["current"], f0))
+            ctx.check(s["current"] == s["inflated"] - s["deflated"], "stats inconsistent: %s" % s)
+            ctx.check(re.search(r"ran dry after %d of 1048576 pages" % s["current"], msg),
+                      "dmesg does not say how far it got: %s" % msg[-400:])
+            ctx.check("oom" not in msg.lower(), "the OOM killer woke: %s" % msg[-400:])
+            ctx.check(vm.sh("echo alive; ls / | wc -l").startswith("alive"), "guest unusable")
+            vm.sh("echo all > %s/deflate" % D)
+            f1 = vm.free_pages()
+            ctx.check(abs(f1 - f0) <= f0 // 100, "free memory %d MiB, was %d MiB" % (f1 // MIB, f0 // MIB))
+        with ctx.step("rmmod_inflated"):
+            f0, t0 = vm.free_pages(), meminfo_kib(vm, "MemTotal")
+            vm.sh("echo 200M > %s/inflate" % D)
+            t_mid = meminfo_kib(vm, "MemTotal")
+            vm.sh("dmesg -c >/dev/null; rmmod pvballoon")
+            f1, t1 = vm.free_pages(), meminfo_kib(vm, "MemTotal")
+            ctx.check("returned 51200 pages" in vm.sh("dmesg"), "unload did not report the pages")
+            ctx.check(t_mid == t0 - 200 * 1024 and t1 == t0, "MemTotal %d -> %d -> %d" % (t0, t_mid, t1))
+            ctx.check(abs(f1 - f0) <= f0 // 100, "free memory %d MiB after rmmod, was %d MiB"
+                      % (f1 // MIB, f0 // MIB))
+        with ctx.step("adjust_memtotal_off"):
+            vm.sh("insmod /modules/pvballoon.ko adjust_memtotal=0")
+            t0 = meminfo_kib(vm, "MemTotal")
+            vm.sh("echo 64M > %s/inflate" % D)
+            ctx.check(meminfo_kib(vm, "MemTotal") == t0, "MemTotal moved with adjust_memtotal=0")
+            ctx.check(vm.stats()["current"] == 16384, "inflate failed")
+            vm.sh("rmmod pvballoon")
