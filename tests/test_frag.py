@@ -1,0 +1,90 @@
+# SPDX-License-Identifier: GPL-2.0
+"""Fragmentation scenario: a small balloon that pins a page in every 2 MiB
+block, then a request for huge pages across all free memory.
+
+One vCPU, so the holes the helper frees land on the free lists the balloon
+allocates from.  Variants, each on a fresh guest:
+  pvballoon            migration on (what users get)
+  pvballoon_nomig      the same allocation, isolation refused: the control
+  virtio_balloon       the in-tree driver, inflated through QMP
+  pvballoon_unmovable  movable=0 (6.12 only, for the figures)
+"""
+import time
+
+from harness.errors import TestFailure
+from harness.runner import test
+
+D = "/sys/kernel/debug/pvballoon"
+GIB = 1 << 30
+
+
+def scenario(ctx, variant):
+    intree = variant == "virtio_balloon"
+    vm = ctx.vm(variant, intree=intree, mem="1G", smp=1, balloon={} if intree else None)
+    with vm:
+        if intree:
+            vm.sh("insmod /modules/virtio_balloon.ko")
+        else:
+            vm.sh("insmod /modules/pvballoon.ko%s" % (" movable=0" if variant.endswith("unmovable") else ""))
+            if variant.endswith("nomig"):
+                vm.sh("echo 0 > %s/migration" % D)
+        v0 = vm.vmstat()
+        vm.sh("fragment 93 > /tmp/frag.out 2>&1 &")
+        deadline = time.time() + 300 * ctx.target.slow
+        while "ready" not in vm.sh("cat /tmp/frag.out"):
+            if time.time() > deadline:
+                raise TestFailure("fragment helper never got ready")
+            time.sleep(1)
+        holes = int(vm.sh("sed -n 's/^holes //p' /tmp/frag.out"))
+        n = holes * 9 // 10
+        if intree:
+            target = GIB - n * 4096
+            vm.qmp("balloon", value=target)
+            deadline = time.time() + 120 * ctx.target.slow
+            while vm.qmp("query-balloon")["actual"] > target:
+                if time.time() > deadline:
+                    raise TestFailure("virtio_balloon did not reach the target")
+                time.sleep(0.5)
+        else:
+            vm.sh("echo %d > %s/inflate" % (n, D))
+        vm.sh("kill $(pidof fragment); while pidof fragment >/dev/null; do sleep 0.1; done")
+        free = vm.free_pages()
+        want = free // 512
+        vm.sh("echo %d > /proc/sys/vm/nr_hugepages" % want, timeout=600 * ctx.target.slow)
+        got = int(vm.sh("cat /proc/sys/vm/nr_hugepages"))
+        v1 = vm.vmstat()
+        migrated = v1.get("balloon_migrate", 0) - v0.get("balloon_migrate", 0)
+        inflated = v1["balloon_inflate"] - v0["balloon_inflate"]
+        if not intree:
+            s = vm.stats()
+            if s["migrated"] != migrated:
+                raise TestFailure("stats migrated %d != balloon_migrate delta %d" % (s["migrated"], migrated))
+        vm.sh("echo 0 > /proc/sys/vm/nr_hugepages")
+        ctx.note("%s %s: holes %d, balloon %d pages (balloon_inflate +%d), huge pages %d of %d "
+                 "(%.0f%%), migrated %d" % (ctx.target.name, variant, holes, n, inflated, got, want,
+                                            100.0 * got / want, migrated))
+        if inflated != n:
+            raise TestFailure("balloon_inflate moved by %d, want %d" % (inflated, n))
+        return got / want, migrated, n
+
+
+@test("fragmentation", cost=8)
+def fragmentation(ctx):
+    r = {}
+    for variant in ("pvballoon", "pvballoon_nomig", "virtio_balloon"):
+        with ctx.step(variant):
+            r[variant] = scenario(ctx, variant)
+    if ctx.target.name == "6.12":
+        with ctx.step("pvballoon_unmovable"):
+            r["unmovable"] = scenario(ctx, "pvballoon_unmovable")
+    with ctx.step("compare"):
+        for v in ("pvballoon", "pvballoon_nomig", "virtio_balloon"):
+            ctx.check(v in r, "variant %s did not complete" % v)
+        pvb, nomig, intree = r["pvballoon"], r["pvballoon_nomig"], r["virtio_balloon"]
+        ctx.check(pvb[0] >= intree[0] - 0.05, "pvballoon got %.0f%% of the huge pages, in-tree %.0f%%"
+                  % (100 * pvb[0], 100 * intree[0]))
+        ctx.check(nomig[0] <= pvb[0] - 0.20, "control (migration=0) got %.0f%%, pvballoon %.0f%%: the "
+                  "scenario does not show what migration buys" % (100 * nomig[0], 100 * pvb[0]))
+        ctx.check(pvb[1] >= pvb[2] // 2, "balloon_migrate moved by %d for a %d-page balloon"
+                  % (pvb[1], pvb[2]))
+        ctx.check(nomig[1] == 0, "pages migrated with migration=0: %d" % nomig[1])

@@ -1,0 +1,79 @@
+# SPDX-License-Identifier: GPL-2.0
+"""Concurrency: inflate, deflate, compaction and the migration switch at
+once; rmmod while compaction is isolating our pages."""
+import time
+
+from harness.errors import TestFailure
+from harness.runner import test
+
+D = "/sys/kernel/debug/pvballoon"
+MIB = 256
+
+LOOPS = r"""
+cd /sys/kernel/debug/pvballoon
+(while :; do echo 4096 > inflate; done) >/dev/null 2>&1 &
+(while :; do echo 4096 > deflate; done) >/dev/null 2>&1 &
+(while :; do echo 1 > /proc/sys/vm/compact_memory; done) >/dev/null 2>&1 &
+(while :; do echo 0 > migration; usleep 200000; echo 1 > migration; usleep 800000; done) >/dev/null 2>&1 &
+(while :; do echo 300 > target; cat stats > /dev/null; done) >/dev/null 2>&1 &
+jobs -p > /tmp/loops.pid
+"""
+
+
+@test("stress", cost=4)
+def stress(ctx):
+    with ctx.vm("stress", mem="1G", smp=2) as vm:
+        vm.sh("insmod /modules/pvballoon.ko")
+        v0, f0 = vm.vmstat(), vm.free_pages()
+        with ctx.step("concurrent_60s"):
+            vm.sh(LOOPS)
+            end = time.time() + 60
+            samples = 0
+            seen_isolated = 0
+            while time.time() < end:
+                out = vm.sh("cat %s/verify; cat %s/stats" % (D, D))
+                kv = {}
+                for ln in out.splitlines():
+                    k, _, v = ln.partition(": ")
+                    kv.setdefault(k, v)
+                # verify: one walk of the list under the balloon lock.
+                walked, listed, isolated = int(kv["walked"]), int(kv["listed"]), int(kv["isolated"])
+                if int(kv["bad"]) or walked != listed:
+                    raise TestFailure("sample %d: list walk %d, listed %d, bad %s"
+                                      % (samples, walked, listed, kv["bad"]))
+                samples += 1
+                seen_isolated = max(seen_isolated, isolated)
+            vm.sh("kill $(cat /tmp/loops.pid); wait; sleep 1")
+            s = vm.stats()
+            ctx.check(s["current"] == s["listed"] + s["isolated"],
+                      "current %d != listed %d + isolated %d" % (s["current"], s["listed"], s["isolated"]))
+            ctx.note("stress: %d samples, inflated %d, deflated %d, migrated %d, eagain %d, "
+                     "isolate_refused %d, max isolated seen %d"
+                     % (samples, s["inflated"], s["deflated"], s["migrated"], s["migrate_eagain"],
+                        s["isolate_refused"], seen_isolated))
+            ctx.check(s["inflated"] > 10000 and s["deflated"] > 10000, "the loops did not run: %s" % s)
+            ctx.check(s["migrated"] > 0, "compaction never migrated a balloon page")
+        with ctx.step("no_page_leaked"):
+            vm.sh("echo 1 > %s/migration; echo all > %s/deflate" % (D, D))
+            v1, s = vm.vmstat(), vm.stats()
+            di = v1["balloon_inflate"] - v0["balloon_inflate"]
+            dd = v1["balloon_deflate"] - v0["balloon_deflate"]
+            ctx.check(s["current"] == 0 and s["inflated"] == s["deflated"], "stats: %s" % s)
+            ctx.check(di == s["inflated"] and dd == s["deflated"],
+                      "vmstat +%d/-%d vs stats %d/%d" % (di, dd, s["inflated"], s["deflated"]))
+            ctx.check(v1["balloon_migrate"] - v0["balloon_migrate"] == s["migrated"],
+                      "balloon_migrate delta != stats migrated")
+            vm.sh("rmmod pvballoon")
+            f1 = vm.free_pages()
+            ctx.check(abs(f1 - f0) <= f0 // 100, "free memory %d MiB, was %d MiB" % (f1 // MIB, f0 // MIB))
+        with ctx.step("rmmod_during_compaction"):
+            f0 = vm.free_pages()
+            for i in range(3):
+                vm.sh("insmod /modules/pvballoon.ko; echo 100M > %s/inflate" % D)
+                vm.sh("(while :; do echo 1 > /proc/sys/vm/compact_memory; done) >/dev/null 2>&1 & "
+                      "echo $! > /tmp/c.pid; sleep 1")
+                vm.sh("rmmod pvballoon")
+                vm.sh("kill $(cat /tmp/c.pid)")
+            f1 = vm.free_pages()
+            ctx.check(abs(f1 - f0) <= f0 // 100, "free memory %d MiB, was %d MiB" % (f1 // MIB, f0 // MIB))
+            ctx.check("pvballoon" not in vm.sh("cat /proc/modules"), "module still loaded")
