@@ -70,6 +70,8 @@ struct pvb_stats {
  * @op_lock: serialises inflate, deflate and target changes - the long
  *	operations.  Never taken by migration.
  * @target: pages the balloon should hold; written under @op_lock
+ * @target_seq: bumped by every target change, so a front-end can tell
+ *	whether someone wrote the target after it did
  * @gfp: allocation flags of ballooned pages
  * @movable: pages are movable (registered with the migration backend)
  * @migration: 0 makes isolation refuse our pages (a test control)
@@ -82,6 +84,7 @@ struct pvb_balloon {
 	struct pvb_mig mig;
 	struct mutex op_lock;
 	unsigned long target;
+	unsigned long target_seq;
 	gfp_t gfp;
 	bool movable;
 	bool migration;
@@ -104,8 +107,11 @@ int pvb_set_target(struct pvb_balloon *b, unsigned long target,
 unsigned long pvb_pages(struct pvb_balloon *b);
 void pvb_set_migration(struct pvb_balloon *b, bool on);
 
+int pvb_shrink(struct pvb_balloon *b, unsigned long n, unsigned long *done);
+
 int pvb_frontend_attach(struct pvb_balloon *b,
-			const struct pvb_frontend_ops *ops, void *priv);
+			const struct pvb_frontend_ops *ops, void *priv,
+			bool adjust_memtotal);
 void pvb_frontend_detach(struct pvb_balloon *b);
 
 /* The one balloon of this module. */

@@ -268,6 +268,7 @@ int pvb_set_target(struct pvb_balloon *b, unsigned long target,
 	if (mutex_lock_killable(&b->op_lock))
 		return -EINTR;
 	b->target = target;
+	b->target_seq++;
 	rc = pvb_converge(b, moved);
 	mutex_unlock(&b->op_lock);
 	return rc;
@@ -297,6 +298,7 @@ int pvb_resize(struct pvb_balloon *b, long delta, unsigned long *moved)
 		return -EINVAL;
 	}
 	b->target = cur + delta;
+	b->target_seq++;
 	rc = pvb_converge(b, moved);
 	mutex_unlock(&b->op_lock);
 	return rc;
@@ -308,28 +310,98 @@ void pvb_set_migration(struct pvb_balloon *b, bool on)
 	pvb_mig_set_isolation(&b->mig, on && b->movable);
 }
 
-int pvb_frontend_attach(struct pvb_balloon *b,
-			const struct pvb_frontend_ops *ops, void *priv)
+/**
+ * pvb_shrink - give back up to @n pages now, for memory pressure
+ * @b: the balloon
+ * @n: pages wanted back
+ * @done: pages given back
+ *
+ * For an OOM notifier: not killable, and the target follows the balloon
+ * down, so nobody inflates straight back into the pressure.
+ */
+int pvb_shrink(struct pvb_balloon *b, unsigned long n, unsigned long *done)
 {
-	int rc = 0;
+	int rc;
 
-	down_write(&b->fe_sem);
-	if (b->fe) {
-		rc = -EBUSY;
-	} else {
-		b->fe = ops;
-		b->fe_priv = priv;
-	}
-	up_write(&b->fe_sem);
+	mutex_lock(&b->op_lock);
+	down_read(&b->fe_sem);
+	rc = pvb_do_deflate(b, min(n, pvb_pages(b)), done, false);
+	b->target = pvb_pages(b);
+	b->target_seq++;
+	if (*done && b->fe && b->fe->changed)
+		b->fe->changed(b);
+	up_read(&b->fe_sem);
+	mutex_unlock(&b->op_lock);
 	return rc;
 }
 
+/* Caller holds op_lock.  Empty the balloon with whatever front-end is on. */
+static void pvb_empty(struct pvb_balloon *b)
+{
+	b->target = 0;
+	b->target_seq++;
+	pvb_converge(b, NULL);
+}
+
+/**
+ * pvb_frontend_attach - connect a front-end (a host)
+ * @b: the balloon
+ * @ops: how to tell the host
+ * @priv: the front-end's data (b->fe_priv)
+ * @adjust_memtotal: whether MemTotal may follow the balloon with this
+ *	front-end (not with virtio DEFLATE_ON_OOM, as in-tree)
+ *
+ * The host knows nothing of pages ballooned before it came, so the
+ * balloon is emptied first and then follows the host.
+ *
+ * Return: 0, or -EBUSY if a front-end is already attached.
+ */
+int pvb_frontend_attach(struct pvb_balloon *b,
+			const struct pvb_frontend_ops *ops, void *priv,
+			bool adjust_memtotal)
+{
+	int rc = 0;
+
+	mutex_lock(&b->op_lock);
+	if (b->fe) {
+		rc = -EBUSY;
+		goto out;
+	}
+	if (pvb_pages(b)) {
+		pr_info("a host attached: returning the %lu pages ballooned from the guest before\n",
+			pvb_pages(b));
+		pvb_empty(b);
+	}
+	pvb_mig_set_adjust_managed(&b->mig, b->adjust_memtotal && adjust_memtotal);
+	down_write(&b->fe_sem);
+	b->fe = ops;
+	b->fe_priv = priv;
+	up_write(&b->fe_sem);
+out:
+	mutex_unlock(&b->op_lock);
+	return rc;
+}
+
+/**
+ * pvb_frontend_detach - disconnect the front-end, emptying the balloon
+ * @b: the balloon
+ *
+ * Every page goes back to the guest, and the front-end is told while it is
+ * still attached.  If it cannot be told (a broken host), the front-end is
+ * expected to have reset its device first and to let deflate succeed.
+ */
 void pvb_frontend_detach(struct pvb_balloon *b)
 {
+	mutex_lock(&b->op_lock);
+	pvb_empty(b);
 	down_write(&b->fe_sem);
 	b->fe = NULL;
 	b->fe_priv = NULL;
 	up_write(&b->fe_sem);
+	if (pvb_pages(b))
+		pvb_empty(b);
+	pvb_mig_set_adjust_managed(&b->mig, b->adjust_memtotal);
+	mutex_unlock(&b->op_lock);
 }
 
 /**

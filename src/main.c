@@ -6,6 +6,7 @@
  *   core.c            sizes, targets, allocation, statistics
  *   migrate_*.c       the migration backend (pvb_migrate.h)
  *   debugfs.c         /sys/kernel/debug/pvballoon/
+ *   virtio*.c         the virtio-balloon front-end
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -16,6 +17,7 @@
 
 #include "pvb_core.h"
 #include "pvb_debugfs.h"
+#include "pvb_virtio.h"
 
 static bool movable = true;
 module_param(movable, bool, 0444);
@@ -64,6 +66,16 @@ module_param_cb(oom_deflate_pages, &pvb_oom_pages_ops, &pvb_oom_deflate_pages,
 MODULE_PARM_DESC(oom_deflate_pages,
 		 "Pages given back per OOM notification when the host offers DEFLATE_ON_OOM (1-262144, default 4096 = 16 MiB)");
 
+bool pvb_takeover;
+module_param_named(takeover, pvb_takeover, bool, 0444);
+MODULE_PARM_DESC(takeover,
+		 "Take virtio-balloon devices over from the driver bound to them (the in-tree virtio_balloon) on load (default 0)");
+
+bool pvb_give_back = true;
+module_param_named(give_back, pvb_give_back, bool, 0444);
+MODULE_PARM_DESC(give_back,
+		 "On unload, offer devices taken over back to their driver (default 1)");
+
 static int __init pvb_init(void)
 {
 	struct pvb_balloon *b = &pvb_the_balloon;
@@ -80,6 +92,12 @@ static int __init pvb_init(void)
 		       KBUILD_MODNAME, rc);
 		return rc;
 	}
+	rc = pvb_virtio_init(b);
+	if (rc) {
+		pr_err("cannot register the virtio driver (error %d)\n", rc);
+		pvb_debugfs_exit();
+		return rc;
+	}
 	pr_info("pvballoon %s loaded: migration backend %s, %s pages, MemTotal %s, reserve %lu MiB\n",
 		PVB_VERSION, pvb_mig_backend_name,
 		movable ? "movable" : "unmovable",
@@ -90,6 +108,7 @@ static int __init pvb_init(void)
 
 static void __exit pvb_exit(void)
 {
+	pvb_virtio_exit();
 	pvb_debugfs_exit();
 	pvb_balloon_destroy(&pvb_the_balloon);
 	pr_info("pvballoon %s unloaded\n", PVB_VERSION);

@@ -43,7 +43,9 @@ def stress(ctx):
                                       % (samples, walked, listed, kv["bad"]))
                 samples += 1
                 seen_isolated = max(seen_isolated, isolated)
-            vm.sh("kill $(cat /tmp/loops.pid); wait; sleep 1")
+            # A loop dies only when its write (a compaction pass) returns.
+            vm.sh("kill $(cat /tmp/loops.pid); for p in $(cat /tmp/loops.pid); do "
+                  "while [ -e /proc/$p ]; do sleep 0.1; done; done", timeout=300)
             s = vm.stats()
             ctx.check(s["current"] == s["listed"] + s["isolated"],
                       "current %d != listed %d + isolated %d" % (s["current"], s["listed"], s["isolated"]))

@@ -1,0 +1,799 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * pvballoon virtio front-end: drives QEMU's virtio-balloon device (virtio
+ * device id 5) and connects it to the balloon core.
+ *
+ * The host writes a target (config num_pages); a worker converges the core
+ * to it and writes back config actual.  Whatever changes the balloon - the
+ * host, debugfs, an OOM notification - the core calls us to tell the host
+ * (struct pvb_frontend_ops), and we report the new size in actual.
+ *
+ * Host target and guest requests: the last writer wins.  A host target
+ * change sets the balloon target; a debugfs write sets it too, and stands
+ * until the host writes num_pages again.  A host target that cannot be met
+ * (not enough free memory) is retried every second until it is met, the
+ * guest writes a target of its own, or an OOM notification gives pages back.
+ *
+ * Ordering with the host (MUST_TELL_HOST and migration):
+ *  - a page is in the balloon only after the host acknowledged its
+ *    inflate buffer, so its inflate is always processed before any deflate
+ *    of it can be sent;
+ *  - a deflated page is freed only after the host acknowledged the
+ *    deflate buffer;
+ *  - migration sends "inflate new" and "deflate old" only when no
+ *    migration buffer is in flight, and keeps a reference on the old page
+ *    until the host acknowledged its deflate, so it never blocks in
+ *    MIGRATE_ASYNC and the guest never reuses a page the host may discard.
+ *
+ * A host that sits on a buffer for PVB_HOST_TIMEOUT is declared broken: the
+ * balloon stops talking to it, operations fail with -EIO, and on removal
+ * the device is reset before the pages go back, so unload never hangs.
+ *
+ * FREE_PAGE_HINT is not offered: it only serves live migration (QEMU skips
+ * hinted free pages), pvballoon does not implement it, and a host without
+ * it migrates the guest correctly, only more slowly.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/device.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/oom.h>
+#include <linux/poison.h>
+#include <linux/page_reporting.h>
+#include <linux/scatterlist.h>
+#include <linux/slab.h>
+#include <linux/virtio.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_ring.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+
+#include "pvb_compat_virtio.h"
+#include "pvb_core.h"
+#include "pvb_virtio.h"
+
+#define PVB_HOST_TIMEOUT	(30 * HZ)
+
+enum {
+	PVB_VQ_INFLATE,
+	PVB_VQ_DEFLATE,
+	PVB_VQ_STATS,
+	PVB_VQ_FREE_PAGE,
+	PVB_VQ_REPORTING,
+	PVB_VQ_MAX
+};
+
+/* One PFN buffer: owned by the device from add to ack. */
+struct pvb_vbuf {
+	bool busy;
+	unsigned int n;
+	struct page *hold;	/* freed when the host acknowledges */
+	__virtio32 pfns[];
+};
+
+/*
+ * One virtio-balloon device.  @lock serialises use of the inflate and
+ * deflate queues and their buffers; migration only try-locks it.
+ */
+struct pvb_virtio {
+	struct virtio_device *vdev;
+	struct pvb_balloon *b;
+	struct virtqueue *vqs[PVB_VQ_MAX];
+	struct mutex lock;
+	wait_queue_head_t acked;
+	struct pvb_vbuf *infl, *defl;		/* inflate/deflate batches */
+	struct pvb_vbuf *mig_infl, *mig_defl;	/* one migration */
+	bool broken;
+	bool dead;		/* reset: deflates need not tell the host */
+
+	spinlock_t stop_lock;
+	bool stop;
+	struct delayed_work size_work;
+	struct work_struct stats_work;
+	struct work_struct reap_work;
+	bool host_retry;
+	unsigned long host_seq;
+
+	struct notifier_block oom_nb;
+	atomic_long_t oom_pages;
+	struct page_reporting_dev_info prdev;
+	bool reporting;
+	struct virtio_balloon_stat stats[PVB_VIRTIO_NR_STATS];
+};
+
+static struct pvb_vbuf *pvb_vbuf_alloc(unsigned int npfns)
+{
+	return kzalloc(sizeof(struct pvb_vbuf) + npfns * sizeof(__virtio32),
+		       GFP_KERNEL);
+}
+
+static bool pvb_has(struct pvb_virtio *pv, unsigned int bit)
+{
+	return virtio_has_feature(pv->vdev, bit);
+}
+
+/* ------------------------------------------------------------ host I/O */
+
+/* Interrupt context: only wake; buffers are reclaimed in process context. */
+static void pvb_vq_ack(struct virtqueue *vq)
+{
+	struct pvb_virtio *pv = vq->vdev->priv;
+
+	wake_up_all(&pv->acked);
+	if (vq == pv->vqs[PVB_VQ_DEFLATE] && READ_ONCE(pv->mig_defl->busy))
+		schedule_work(&pv->reap_work);
+}
+
+/* Caller holds pv->lock.  Collect what the host acknowledged. */
+static void pvb_reap(struct pvb_virtio *pv)
+{
+	static const int qs[] = { PVB_VQ_INFLATE, PVB_VQ_DEFLATE };
+	struct pvb_vbuf *vb;
+	unsigned int len, i;
+
+	if (pv->broken || pv->dead)
+		return;
+	for (i = 0; i < ARRAY_SIZE(qs); i++) {
+		while ((vb = virtqueue_get_buf(pv->vqs[qs[i]], &len))) {
+			if (vb->hold) {
+				put_page(vb->hold);
+				vb->hold = NULL;
+			}
+			WRITE_ONCE(vb->busy, false);
+		}
+	}
+}
+
+static void pvb_reap_work(struct work_struct *work)
+{
+	struct pvb_virtio *pv = container_of(work, struct pvb_virtio, reap_work);
+
+	mutex_lock(&pv->lock);
+	pvb_reap(pv);
+	mutex_unlock(&pv->lock);
+}
+
+static void pvb_declare_broken(struct pvb_virtio *pv, const char *what)
+{
+	if (!pv->broken)
+		dev_err(&pv->vdev->dev,
+			"host did not acknowledge %s within %d s: balloon stops talking to it\n",
+			what, PVB_HOST_TIMEOUT / HZ);
+	pv->broken = true;
+}
+
+/* Caller holds pv->lock.  Wait until @vb is back from the host. */
+static int pvb_wait_buf(struct pvb_virtio *pv, struct pvb_vbuf *vb,
+			const char *what)
+{
+	if (!READ_ONCE(vb->busy))
+		return 0;
+	if (pv->broken)
+		return -EIO;
+	if (!wait_event_timeout(pv->acked, ({ pvb_reap(pv); !vb->busy; }),
+				PVB_HOST_TIMEOUT)) {
+		pvb_declare_broken(pv, what);
+		return -EIO;
+	}
+	return 0;
+}
+
+/* Caller holds pv->lock and made sure @vb is free.  Queue and kick. */
+static int pvb_send(struct pvb_virtio *pv, int q, struct pvb_vbuf *vb)
+{
+	struct virtqueue *vq = pv->vqs[q];
+	struct scatterlist sg;
+	int err;
+
+	sg_init_one(&sg, vb->pfns, vb->n * sizeof(vb->pfns[0]));
+	err = virtqueue_add_outbuf(vq, &sg, 1, vb, GFP_KERNEL);
+	if (err)
+		return err;
+	vb->busy = true;
+	virtqueue_kick(vq);
+	return 0;
+}
+
+static void pvb_fill_pfns(struct pvb_virtio *pv, struct pvb_vbuf *vb,
+			  struct list_head *pages)
+{
+	struct page *page;
+
+	/* PFN shift 12 is the guest page size on every arch we build for. */
+	BUILD_BUG_ON(PAGE_SHIFT != VIRTIO_BALLOON_PFN_SHIFT);
+	vb->n = 0;
+	list_for_each_entry(page, pages, lru)
+		vb->pfns[vb->n++] = cpu_to_virtio32(pv->vdev, page_to_pfn(page));
+}
+
+/* Send @pages on queue @q through buffer @vb and wait for the ack. */
+static int pvb_tell(struct pvb_virtio *pv, int q, struct pvb_vbuf *vb,
+		    struct list_head *pages, const char *what)
+{
+	int err;
+
+	mutex_lock(&pv->lock);
+	err = pv->broken ? -EIO : pvb_wait_buf(pv, vb, what);
+	/* A deflate must never overtake the inflate of the same page. */
+	if (!err && q == PVB_VQ_DEFLATE)
+		err = pvb_wait_buf(pv, pv->mig_infl, "a migration inflate");
+	if (!err) {
+		pvb_fill_pfns(pv, vb, pages);
+		err = pvb_send(pv, q, vb);
+	}
+	if (!err)
+		err = pvb_wait_buf(pv, vb, what);
+	mutex_unlock(&pv->lock);
+	return err;
+}
+
+/* ---------------------------------------------------- core front-end ops */
+
+static int pvb_fe_inflate(struct pvb_balloon *b, struct list_head *pages,
+			  unsigned long n)
+{
+	struct pvb_virtio *pv = b->fe_priv;
+
+	return pvb_tell(pv, PVB_VQ_INFLATE, pv->infl, pages, "an inflate");
+}
+
+static int pvb_fe_deflate(struct pvb_balloon *b, struct list_head *pages,
+			  unsigned long n)
+{
+	struct pvb_virtio *pv = b->fe_priv;
+
+	/* After a reset the host forgot the balloon: nothing to tell. */
+	if (READ_ONCE(pv->dead))
+		return 0;
+	return pvb_tell(pv, PVB_VQ_DEFLATE, pv->defl, pages, "a deflate");
+}
+
+static int pvb_fe_migrate(struct pvb_balloon *b, struct page *newpage,
+			  struct page *oldpage, enum migrate_mode mode)
+{
+	struct pvb_virtio *pv = b->fe_priv;
+	int rc = -EAGAIN;
+
+	/*
+	 * Never wait for the lock: an inflate holding it may be what
+	 * triggered this compaction.
+	 */
+	if (!mutex_trylock(&pv->lock))
+		return -EAGAIN;
+	if (pv->broken || pv->dead || READ_ONCE(pv->stop))
+		goto out;
+	pvb_reap(pv);
+	if (pv->mig_infl->busy || pv->mig_defl->busy) {
+		if (mode == MIGRATE_ASYNC ||
+		    pvb_wait_buf(pv, pv->mig_infl, "a migration inflate") ||
+		    pvb_wait_buf(pv, pv->mig_defl, "a migration deflate"))
+			goto out;
+	}
+	/* Both or neither: a half-told migration cannot be undone. */
+	if (!pv->vqs[PVB_VQ_INFLATE]->num_free ||
+	    !pv->vqs[PVB_VQ_DEFLATE]->num_free)
+		goto out;
+
+	pv->mig_infl->n = 1;
+	pv->mig_infl->pfns[0] = cpu_to_virtio32(pv->vdev, page_to_pfn(newpage));
+	pv->mig_defl->n = 1;
+	pv->mig_defl->pfns[0] = cpu_to_virtio32(pv->vdev, page_to_pfn(oldpage));
+	get_page(oldpage);
+	pv->mig_defl->hold = oldpage;
+	if (pvb_send(pv, PVB_VQ_INFLATE, pv->mig_infl) ||
+	    pvb_send(pv, PVB_VQ_DEFLATE, pv->mig_defl)) {
+		/* Cannot happen with free descriptors; be safe anyway. */
+		pvb_declare_broken(pv, "a migration (queue error)");
+		goto out;
+	}
+	rc = 0;
+	/* Sync modes may wait, so the old page is freed right away. */
+	if (mode != MIGRATE_ASYNC)
+		pvb_wait_buf(pv, pv->mig_defl, "a migration deflate");
+out:
+	mutex_unlock(&pv->lock);
+	return rc;
+}
+
+static void pvb_fe_changed(struct pvb_balloon *b)
+{
+	struct pvb_virtio *pv = b->fe_priv;
+	u32 actual = pvb_pages(b);
+
+	/* Legacy balloon config space is little endian, unlike others. */
+	virtio_cwrite_le(pv->vdev, struct virtio_balloon_config, actual, &actual);
+}
+
+static const struct pvb_frontend_ops pvb_virtio_ops = {
+	.inflate = pvb_fe_inflate,
+	.deflate = pvb_fe_deflate,
+	.migrate = pvb_fe_migrate,
+	.changed = pvb_fe_changed,
+};
+
+/* ------------------------------------------------------- host target */
+
+static void pvb_size_work(struct work_struct *work)
+{
+	struct pvb_virtio *pv = container_of(to_delayed_work(work),
+					     struct pvb_virtio, size_work);
+	struct pvb_balloon *b = pv->b;
+	u32 num_pages;
+	int rc;
+
+	/* A retry, but the guest set a target since: it wrote last. */
+	if (pv->host_retry && READ_ONCE(b->target_seq) != pv->host_seq) {
+		pv->host_retry = false;
+		return;
+	}
+	virtio_cread_le(pv->vdev, struct virtio_balloon_config, num_pages,
+			&num_pages);
+	rc = pvb_set_target(b, num_pages, NULL);
+	pv->host_seq = READ_ONCE(b->target_seq);
+	pv->host_retry = rc == -ENOMEM || rc == -EBUSY;
+	if (pv->host_retry) {
+		spin_lock_irq(&pv->stop_lock);
+		if (!pv->stop)
+			queue_delayed_work(system_freezable_wq, &pv->size_work, HZ);
+		spin_unlock_irq(&pv->stop_lock);
+	}
+}
+
+static void pvb_config_changed(struct virtio_device *vdev)
+{
+	struct pvb_virtio *pv = vdev->priv;
+	unsigned long flags;
+
+	spin_lock_irqsave(&pv->stop_lock, flags);
+	if (!pv->stop) {
+		pv->host_retry = false;
+		mod_delayed_work(system_freezable_wq, &pv->size_work, 0);
+	}
+	spin_unlock_irqrestore(&pv->stop_lock, flags);
+}
+
+/* ---------------------------------------------------------- stats queue */
+
+/*
+ * The host asks for stats by returning the buffer we gave it; we refill it
+ * from a work item (collecting stats can sleep) and hand it back.
+ */
+static void pvb_stats_request(struct virtqueue *vq)
+{
+	struct pvb_virtio *pv = vq->vdev->priv;
+
+	spin_lock(&pv->stop_lock);
+	if (!pv->stop)
+		queue_work(system_freezable_wq, &pv->stats_work);
+	spin_unlock(&pv->stop_lock);
+}
+
+static int pvb_stats_give(struct pvb_virtio *pv)
+{
+	struct scatterlist sg;
+	unsigned int n = pvb_virtio_fill_stats(pv->vdev, pv->stats);
+
+	sg_init_one(&sg, pv->stats, sizeof(pv->stats[0]) * n);
+	return virtqueue_add_outbuf(pv->vqs[PVB_VQ_STATS], &sg, 1, pv, GFP_KERNEL);
+}
+
+static void pvb_stats_work(struct work_struct *work)
+{
+	struct pvb_virtio *pv = container_of(work, struct pvb_virtio, stats_work);
+	struct virtqueue *vq = pv->vqs[PVB_VQ_STATS];
+	unsigned int len;
+
+	if (!virtqueue_get_buf(vq, &len))
+		return;
+	if (!pvb_stats_give(pv))
+		virtqueue_kick(vq);
+}
+
+/* -------------------------------------------------------- deflate on OOM */
+
+static int pvb_oom_notify(struct notifier_block *nb, unsigned long dummy,
+			  void *parm)
+{
+	struct pvb_virtio *pv = container_of(nb, struct pvb_virtio, oom_nb);
+	unsigned long *freed = parm, done = 0;
+
+	pvb_shrink(pv->b, READ_ONCE(pvb_oom_deflate_pages), &done);
+	*freed += done;
+	atomic_long_add(done, &pv->oom_pages);
+	if (done)
+		pr_info_ratelimited("out of memory: gave back %lu pages (deflate-on-oom)\n",
+				    done);
+	return NOTIFY_OK;
+}
+
+/* ------------------------------------------------- free page reporting */
+
+static int pvb_report(struct page_reporting_dev_info *prdev,
+		      struct scatterlist *sg, unsigned int nents)
+{
+	struct pvb_virtio *pv = container_of(prdev, struct pvb_virtio, prdev);
+	struct virtqueue *vq = pv->vqs[PVB_VQ_REPORTING];
+	unsigned int len;
+	int err;
+
+	if (READ_ONCE(pv->broken))
+		return -EIO;
+	/* The queue is empty here: page reporting sends one batch at a time. */
+	err = virtqueue_add_inbuf(vq, sg, nents, pv, GFP_NOWAIT | __GFP_NOWARN);
+	if (err)
+		return err;
+	virtqueue_kick(vq);
+	/*
+	 * Free pages the host may still discard must not go back to the
+	 * allocator: wait as long as it takes, but wake for removal, which
+	 * resets the device (after which the host touches nothing).
+	 */
+	wait_event(pv->acked, virtqueue_get_buf(vq, &len) || READ_ONCE(pv->dead));
+	return READ_ONCE(pv->dead) ? -ENODEV : 0;
+}
+
+/* ---------------------------------------------------------- the device */
+
+static int pvb_find_vqs(struct pvb_virtio *pv)
+{
+	struct virtqueue_info info[PVB_VQ_MAX] = {
+		[PVB_VQ_INFLATE] = { .name = "inflate", .callback = pvb_vq_ack },
+		[PVB_VQ_DEFLATE] = { .name = "deflate", .callback = pvb_vq_ack },
+	};
+	int err;
+
+	/* A NULL name leaves a queue out (features not negotiated). */
+	if (pvb_has(pv, VIRTIO_BALLOON_F_STATS_VQ))
+		info[PVB_VQ_STATS] = (struct virtqueue_info){
+			.name = "stats", .callback = pvb_stats_request };
+	if (pvb_has(pv, VIRTIO_BALLOON_F_REPORTING))
+		info[PVB_VQ_REPORTING] = (struct virtqueue_info){
+			.name = "reporting", .callback = pvb_vq_ack };
+	err = pvb_virtio_find_vqs(pv->vdev, PVB_VQ_MAX, pv->vqs, info);
+	if (err)
+		return err;
+	if (pvb_has(pv, VIRTIO_BALLOON_F_STATS_VQ)) {
+		/* Prime the stats queue: the host answers by returning it. */
+		err = pvb_stats_give(pv);
+		if (err) {
+			pv->vdev->config->del_vqs(pv->vdev);
+			return err;
+		}
+		virtqueue_kick(pv->vqs[PVB_VQ_STATS]);
+	}
+	return 0;
+}
+
+static void pvb_start(struct pvb_virtio *pv)
+{
+	spin_lock_irq(&pv->stop_lock);
+	pv->stop = false;
+	spin_unlock_irq(&pv->stop_lock);
+	virtio_device_ready(pv->vdev);
+	pvb_config_changed(pv->vdev);
+}
+
+static void pvb_halt(struct pvb_virtio *pv)
+{
+	spin_lock_irq(&pv->stop_lock);
+	pv->stop = true;
+	spin_unlock_irq(&pv->stop_lock);
+	cancel_delayed_work_sync(&pv->size_work);
+	cancel_work_sync(&pv->stats_work);
+}
+
+/*
+ * Reset the device and drop its queues.  Before a reset every buffer the
+ * host holds must be back - or, from a broken host, forgotten: after the
+ * reset the host touches nothing, so the pages we held for it are free.
+ */
+static void pvb_reset(struct pvb_virtio *pv)
+{
+	struct pvb_vbuf *bufs[] = { pv->infl, pv->defl, pv->mig_infl, pv->mig_defl };
+	unsigned int i;
+
+	mutex_lock(&pv->lock);
+	for (i = 0; i < ARRAY_SIZE(bufs); i++)
+		pvb_wait_buf(pv, bufs[i], "a buffer at reset");
+	virtio_reset_device(pv->vdev);
+	WRITE_ONCE(pv->dead, true);
+	wake_up_all(&pv->acked);
+	for (i = 0; i < ARRAY_SIZE(bufs); i++) {
+		if (bufs[i]->hold)
+			put_page(bufs[i]->hold);
+		bufs[i]->hold = NULL;
+		bufs[i]->busy = false;
+	}
+	mutex_unlock(&pv->lock);
+	cancel_work_sync(&pv->reap_work);
+	pv->vdev->config->del_vqs(pv->vdev);
+}
+
+static void pvb_free(struct pvb_virtio *pv)
+{
+	kfree(pv->infl);
+	kfree(pv->defl);
+	kfree(pv->mig_infl);
+	kfree(pv->mig_defl);
+	kfree(pv);
+}
+
+static int pvb_probe(struct virtio_device *vdev)
+{
+	struct pvb_balloon *b = &pvb_the_balloon;
+	struct pvb_virtio *pv;
+	int err;
+
+	if (!vdev->config->get) {
+		dev_err(&vdev->dev, "config access disabled\n");
+		return -EINVAL;
+	}
+	pv = kzalloc(sizeof(*pv), GFP_KERNEL);
+	if (!pv)
+		return -ENOMEM;
+	pv->infl = pvb_vbuf_alloc(PVB_BATCH_PAGES);
+	pv->defl = pvb_vbuf_alloc(PVB_BATCH_PAGES);
+	pv->mig_infl = pvb_vbuf_alloc(1);
+	pv->mig_defl = pvb_vbuf_alloc(1);
+	if (!pv->infl || !pv->defl || !pv->mig_infl || !pv->mig_defl) {
+		err = -ENOMEM;
+		goto out_free;
+	}
+	pv->vdev = vdev;
+	pv->b = b;
+	vdev->priv = pv;
+	mutex_init(&pv->lock);
+	init_waitqueue_head(&pv->acked);
+	spin_lock_init(&pv->stop_lock);
+	pv->stop = true;
+	INIT_DELAYED_WORK(&pv->size_work, pvb_size_work);
+	INIT_WORK(&pv->stats_work, pvb_stats_work);
+	INIT_WORK(&pv->reap_work, pvb_reap_work);
+
+	err = pvb_find_vqs(pv);
+	if (err)
+		goto out_free;
+
+	if (pvb_has(pv, VIRTIO_BALLOON_F_PAGE_POISON)) {
+		/* 0: pages are zeroed on free; else the poison byte. */
+		u32 poison_val = 0;
+
+		if (!want_init_on_free())
+			memset(&poison_val, PAGE_POISON, sizeof(poison_val));
+		virtio_cwrite_le(vdev, struct virtio_balloon_config, poison_val,
+				 &poison_val);
+	}
+
+	/*
+	 * With DEFLATE_ON_OOM the balloon is memory the guest may take back
+	 * any time, so MemTotal does not follow it (as in-tree).
+	 */
+	err = pvb_frontend_attach(b, &pvb_virtio_ops, pv,
+				  !pvb_has(pv, VIRTIO_BALLOON_F_DEFLATE_ON_OOM));
+	if (err) {
+		dev_err(&vdev->dev, "the balloon already has a host\n");
+		goto out_del_vqs;
+	}
+	if (pvb_has(pv, VIRTIO_BALLOON_F_DEFLATE_ON_OOM)) {
+		pv->oom_nb.notifier_call = pvb_oom_notify;
+		pv->oom_nb.priority = 80;	/* as in-tree: before others */
+		err = register_oom_notifier(&pv->oom_nb);
+		if (err)
+			goto out_detach;
+	}
+	if (pvb_has(pv, VIRTIO_BALLOON_F_REPORTING)) {
+		if (virtqueue_get_vring_size(pv->vqs[PVB_VQ_REPORTING]) <
+		    PAGE_REPORTING_CAPACITY) {
+			err = -ENOSPC;
+			goto out_oom;
+		}
+		pv->prdev.report = pvb_report;
+		err = page_reporting_register(&pv->prdev);
+		if (err)
+			goto out_oom;
+		pv->reporting = true;
+	}
+	pvb_start(pv);
+	dev_info(&vdev->dev, "pvballoon drives this virtio-balloon: features%s%s%s%s%s\n",
+		 pvb_has(pv, VIRTIO_BALLOON_F_MUST_TELL_HOST) ? " must-tell-host" : "",
+		 pvb_has(pv, VIRTIO_BALLOON_F_STATS_VQ) ? " stats" : "",
+		 pvb_has(pv, VIRTIO_BALLOON_F_DEFLATE_ON_OOM) ? " deflate-on-oom" : "",
+		 pvb_has(pv, VIRTIO_BALLOON_F_PAGE_POISON) ? " page-poison" : "",
+		 pv->reporting ? " free-page-reporting" : "");
+	return 0;
+
+out_oom:
+	if (pvb_has(pv, VIRTIO_BALLOON_F_DEFLATE_ON_OOM))
+		unregister_oom_notifier(&pv->oom_nb);
+out_detach:
+	pvb_frontend_detach(b);
+out_del_vqs:
+	virtio_reset_device(vdev);
+	vdev->config->del_vqs(vdev);
+out_free:
+	pvb_free(pv);
+	return err;
+}
+
+static void pvb_remove(struct virtio_device *vdev)
+{
+	struct pvb_virtio *pv = vdev->priv;
+	unsigned long pages = pvb_pages(pv->b);
+
+	if (pv->reporting) {
+		/* A reporter stuck on a dead host is woken by the reset. */
+		if (pv->broken)
+			pvb_reset(pv);
+		page_reporting_unregister(&pv->prdev);
+	}
+	if (pvb_has(pv, VIRTIO_BALLOON_F_DEFLATE_ON_OOM))
+		unregister_oom_notifier(&pv->oom_nb);
+	pvb_halt(pv);
+	/* Every page back to the guest, telling the host while it listens. */
+	if (pv->broken && !pv->dead)
+		pvb_reset(pv);
+	pvb_frontend_detach(pv->b);
+	if (!pv->dead) {
+		u32 actual = 0;
+
+		virtio_cwrite_le(vdev, struct virtio_balloon_config, actual,
+				 &actual);
+		pvb_reset(pv);
+	}
+	dev_info(&vdev->dev, "released: %lu pages returned to the guest%s\n",
+		 pages, pv->broken ? " (host was unresponsive; device reset first)" : "");
+	pvb_free(pv);
+}
+
+#ifdef CONFIG_PM_SLEEP
+/*
+ * Suspend: the balloon is emptied (with the host told) and rebuilt on
+ * resume from the host's target, as the host may have changed it meanwhile.
+ */
+static int pvb_freeze(struct virtio_device *vdev)
+{
+	struct pvb_virtio *pv = vdev->priv;
+	int rc;
+
+	pvb_halt(pv);
+	rc = pvb_set_target(pv->b, 0, NULL);
+	if (rc && !pv->broken) {
+		pvb_start(pv);
+		return rc;
+	}
+	pvb_reset(pv);
+	return 0;
+}
+
+static int pvb_restore(struct virtio_device *vdev)
+{
+	struct pvb_virtio *pv = vdev->priv;
+	int err;
+
+	err = pvb_find_vqs(pv);
+	if (err)
+		return err;
+	pv->dead = false;
+	pv->broken = false;
+	pvb_start(pv);
+	return 0;
+}
+#endif
+
+static int pvb_validate(struct virtio_device *vdev)
+{
+	/*
+	 * PAGE_POISON tells the host what our free pages contain.  Without
+	 * poisoning or init_on_free there is nothing to tell; and if the host
+	 * cannot be told, reporting (which may zero free pages) is unsafe.
+	 */
+	if (!want_init_on_free() && !page_poisoning_enabled_static())
+		__virtio_clear_bit(vdev, VIRTIO_BALLOON_F_PAGE_POISON);
+	else if (!virtio_has_feature(vdev, VIRTIO_BALLOON_F_PAGE_POISON))
+		__virtio_clear_bit(vdev, VIRTIO_BALLOON_F_REPORTING);
+	/* No allocation in virtqueue_add during page reporting. */
+	__virtio_clear_bit(vdev, VIRTIO_RING_F_INDIRECT_DESC);
+	__virtio_clear_bit(vdev, VIRTIO_F_ACCESS_PLATFORM);
+	return 0;
+}
+
+static const struct virtio_device_id pvb_id_table[] = {
+	{ VIRTIO_ID_BALLOON, VIRTIO_DEV_ANY_ID },
+	{ 0 },
+};
+MODULE_DEVICE_TABLE(virtio, pvb_id_table);
+
+static unsigned int pvb_features[] = {
+	VIRTIO_BALLOON_F_MUST_TELL_HOST,
+	VIRTIO_BALLOON_F_STATS_VQ,
+	VIRTIO_BALLOON_F_DEFLATE_ON_OOM,
+	VIRTIO_BALLOON_F_PAGE_POISON,
+	VIRTIO_BALLOON_F_REPORTING,
+};
+
+static struct virtio_driver pvb_virtio_driver = {
+	.feature_table = pvb_features,
+	.feature_table_size = ARRAY_SIZE(pvb_features),
+	.driver.name = KBUILD_MODNAME,
+	.id_table = pvb_id_table,
+	.validate = pvb_validate,
+	.probe = pvb_probe,
+	.remove = pvb_remove,
+	.config_changed = pvb_config_changed,
+#ifdef CONFIG_PM_SLEEP
+	.freeze = pvb_freeze,
+	.restore = pvb_restore,
+#endif
+};
+
+/* ------------------------------------------------------------ takeover */
+
+/* Devices taken from another driver, to give back on unload. */
+#define PVB_MAX_TAKEN	4
+static struct device *pvb_taken[PVB_MAX_TAKEN];
+
+static int pvb_take_one(struct device *dev, void *data)
+{
+	struct virtio_device *vdev = dev_to_virtio(dev);
+	unsigned int i;
+
+	if (vdev->id.device != VIRTIO_ID_BALLOON || !dev->driver ||
+	    dev->driver == &pvb_virtio_driver.driver)
+		return 0;
+	for (i = 0; i < PVB_MAX_TAKEN && pvb_taken[i]; i++)
+		;
+	if (i == PVB_MAX_TAKEN)
+		return 0;
+	pr_info("takeover: unbinding %s from %s\n", dev_name(dev), dev->driver->name);
+	pvb_taken[i] = get_device(dev);
+	device_release_driver(dev);
+	return 0;
+}
+
+/**
+ * pvb_virtio_init - register the virtio driver
+ * @b: the balloon
+ *
+ * With takeover=1, devices already bound to another driver (the in-tree
+ * virtio_balloon, loaded first by udev) are unbound and probed again, so
+ * that we get them.
+ *
+ * Return: 0 or an error from driver registration.
+ */
+int pvb_virtio_init(struct pvb_balloon *b)
+{
+	unsigned int i;
+	int err;
+
+	err = register_virtio_driver(&pvb_virtio_driver);
+	if (err)
+		return err;
+	if (!pvb_takeover)
+		return 0;
+	bus_for_each_dev(pvb_virtio_driver.driver.bus, NULL, NULL, pvb_take_one);
+	for (i = 0; i < PVB_MAX_TAKEN && pvb_taken[i]; i++) {
+		err = device_attach(pvb_taken[i]);
+		if (err <= 0 || pvb_taken[i]->driver != &pvb_virtio_driver.driver)
+			pr_warn("takeover: %s did not bind to pvballoon (%d)\n",
+				dev_name(pvb_taken[i]), err);
+	}
+	return 0;
+}
+
+void pvb_virtio_exit(void)
+{
+	unsigned int i;
+
+	unregister_virtio_driver(&pvb_virtio_driver);
+	for (i = 0; i < PVB_MAX_TAKEN && pvb_taken[i]; i++) {
+		if (pvb_give_back) {
+			int err = device_attach(pvb_taken[i]);
+
+			pr_info("give back: %s %s\n", dev_name(pvb_taken[i]),
+				err > 0 ? "bound again" : "left unbound (its driver is gone)");
+		}
+		put_device(pvb_taken[i]);
+		pvb_taken[i] = NULL;
+	}
+}
