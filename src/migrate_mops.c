@@ -283,14 +283,15 @@ static int pvb_mops_migrate(struct page *newpage, struct page *page,
 	list_add(&newpage->lru, &m->pages);
 	m->nr_listed++;
 	set_page_private(page, 0);
+	/* Counted before anyone can see the move finished. */
+	pvb_count_migrate_event();
+	m->hooks->migrated(m, newpage, page);
 	pvb_mig_unisolate_locked(m);
 	spin_unlock_irqrestore(&pvb_lock, flags);
 
 	__ClearPageMovable(page);
 	__ClearPageOffline(page);
 	pvb_mig_account(m, page, -1);
-	pvb_count_migrate_event();
-	m->hooks->migrated(m, newpage, page);
 
 	put_page(page);		/* drop the balloon's reference */
 	return MIGRATEPAGE_SUCCESS;

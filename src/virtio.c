@@ -773,9 +773,10 @@ int pvb_virtio_init(struct pvb_balloon *b)
 		return 0;
 	bus_for_each_dev(pvb_virtio_driver.driver.bus, NULL, NULL, pvb_take_one);
 	for (i = 0; i < PVB_MAX_TAKEN && pvb_taken[i]; i++) {
-		err = device_attach(pvb_taken[i]);
-		if (err <= 0 || pvb_taken[i]->driver != &pvb_virtio_driver.driver)
-			pr_warn("takeover: %s did not bind to pvballoon (%d)\n",
+		/* Not device_attach(): it would find the old driver first. */
+		err = device_driver_attach(&pvb_virtio_driver.driver, pvb_taken[i]);
+		if (pvb_taken[i]->driver != &pvb_virtio_driver.driver)
+			pr_warn("takeover: %s did not bind to pvballoon (error %d)\n",
 				dev_name(pvb_taken[i]), err);
 	}
 	return 0;

@@ -52,11 +52,13 @@ def scenario(ctx, variant):
         want = free // 512
         vm.sh("echo %d > /proc/sys/vm/nr_hugepages" % want, timeout=600 * ctx.target.slow)
         got = int(vm.sh("cat /proc/sys/vm/nr_hugepages"))
-        v1 = vm.vmstat()
+        if intree:
+            v1 = vm.vmstat()
+        else:
+            v1, s = vm.quiesced_counters()
         migrated = v1.get("balloon_migrate", 0) - v0.get("balloon_migrate", 0)
         inflated = v1["balloon_inflate"] - v0["balloon_inflate"]
         if not intree:
-            s = vm.stats()
             if s["migrated"] != migrated:
                 raise TestFailure("stats migrated %d != balloon_migrate delta %d" % (s["migrated"], migrated))
         vm.sh("echo 0 > /proc/sys/vm/nr_hugepages")

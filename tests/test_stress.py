@@ -57,7 +57,7 @@ def stress(ctx):
             ctx.check(s["migrated"] > 0, "compaction never migrated a balloon page")
         with ctx.step("no_page_leaked"):
             vm.sh("echo 1 > %s/migration; echo all > %s/deflate" % (D, D))
-            v1, s = vm.vmstat(), vm.stats()
+            v1, s = vm.quiesced_counters()
             di = v1["balloon_inflate"] - v0["balloon_inflate"]
             dd = v1["balloon_deflate"] - v0["balloon_deflate"]
             ctx.check(s["current"] == 0 and s["inflated"] == s["deflated"], "stats: %s" % s)

@@ -220,6 +220,18 @@ class VM:
     def stats(self):
         return self.read_kv("/sys/kernel/debug/pvballoon/stats")
 
+    def quiesced_counters(self):
+        """(vmstat, pvballoon stats) read when no migration can be in
+        flight: isolation is switched off and isolated pages have come
+        back, so kcompactd cannot move the numbers between the two reads.
+        Switches migration back on afterwards."""
+        d = "/sys/kernel/debug/pvballoon"
+        self.sh("echo 0 > %s/migration; n=0; while ! grep -q '^isolated: 0$' %s/stats; do "
+                "sleep 0.1; n=$((n+1)); [ $n -lt 600 ] || exit 1; done" % (d, d))
+        v, s = self.vmstat(), self.stats()
+        self.sh("echo 1 > %s/migration" % d)
+        return v, s
+
     def free_pages(self):
         """MemFree plus the pages parked on per-CPU free lists, in pages."""
         out = self.sh("grep MemFree /proc/meminfo; grep -E '^ +count:' /proc/zoneinfo")

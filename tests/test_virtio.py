@@ -1,0 +1,224 @@
+# SPDX-License-Identifier: GPL-2.0
+"""The virtio-balloon front-end, driven from the host through QMP.
+
+Every scenario that does not depend on pvballoon's own interface runs twice,
+with pvballoon and with the in-tree virtio_balloon on the same kernel and
+QEMU: a check that cannot tell the two apart measures the device, and a
+check that fails for in-tree is checking the wrong thing.
+"""
+import time
+
+from harness.errors import Skip, TestFailure
+from harness.runner import test
+
+D = "/sys/kernel/debug/pvballoon"
+MIB = 1 << 20
+GUEST = 1024 * MIB
+DRIVERS = ("pvballoon", "virtio_balloon")
+BALLOON = "/machine/peripheral/balloon0"
+OOM_TARGET = 410 * MIB          # the balloon at 60%
+
+
+def load(vm, driver, params=""):
+    if driver == "pvballoon":
+        vm.sh("insmod /modules/pvballoon.ko " + params)
+    else:
+        vm.sh("insmod /modules/virtio_balloon.ko")
+
+
+def actual(vm):
+    return vm.qmp("query-balloon")["actual"]
+
+
+def set_balloon(ctx, vm, size, what=""):
+    """QMP balloon to @size bytes of guest memory; wait until query-balloon
+    reports it.  Returns the seconds it took."""
+    t0 = time.time()
+    vm.qmp("balloon", value=size)
+    deadline = t0 + 180 * ctx.target.slow
+    while actual(vm) != size:
+        if time.time() > deadline:
+            raise TestFailure("%sballoon did not reach %d MiB: actual %d MiB"
+                              % (what, size // MIB, actual(vm) // MIB))
+        time.sleep(0.2)
+    return time.time() - t0
+
+
+def wait_for(ctx, what, fn, timeout):
+    deadline = time.time() + timeout * ctx.target.slow
+    while not fn():
+        if time.time() > deadline:
+            raise TestFailure("timed out waiting for " + what)
+        time.sleep(0.5)
+
+
+# ------------------------------------------------------------------ boot A
+def plain_device(ctx, driver):
+    vm = ctx.vm(driver, intree=True, mem="1G", balloon={})
+    with vm:
+        load(vm, driver)
+        pvb = driver == "pvballoon"
+        with ctx.step(driver + "/convergence"):
+            vm.sh("memhog 800")
+            rss0, v0, tot0 = vm.qemu_rss_kib(), vm.vmstat(), vm.meminfo()["MemTotal"]
+            secs = set_balloon(ctx, vm, GUEST // 2)
+            rss1, v1, tot1 = vm.qemu_rss_kib(), vm.vmstat(), vm.meminfo()["MemTotal"]
+            freed = (rss0 - rss1) * 1024
+            ctx.note("%s %s: 512 MiB in %.1f s, host RSS -%d MiB (%.0f%%)"
+                     % (ctx.target.name, driver, secs, freed // MIB, 100.0 * freed / (GUEST // 2)))
+            ctx.check(v1["balloon_inflate"] - v0["balloon_inflate"] == 131072,
+                      "balloon_inflate moved by %d, want 131072" % (v1["balloon_inflate"] - v0["balloon_inflate"]))
+            ctx.check(freed >= 0.9 * GUEST // 2, "host RSS dropped by only %d MiB" % (freed // MIB))
+            ctx.check(tot0 - tot1 == 512 * 1024, "MemTotal dropped by %d KiB" % (tot0 - tot1))
+            if pvb:
+                s = vm.stats()
+                ctx.check(s["current"] == 131072 and s["target"] == 131072, "stats: %s" % s)
+            set_balloon(ctx, vm, GUEST)
+            v2 = vm.vmstat()
+            ctx.check(v2["balloon_deflate"] - v1["balloon_deflate"] == 131072, "balloon_deflate moved by %d"
+                      % (v2["balloon_deflate"] - v1["balloon_deflate"]))
+            ctx.check(vm.meminfo()["MemTotal"] == tot0, "MemTotal not restored")
+            out = vm.sh("memhog 800")
+            ctx.check("0 bad pages" in out, "guest memory after deflate: " + out)
+        with ctx.step(driver + "/guest_stats"):
+            vm.qmp("qom-set", path=BALLOON, property="guest-stats-polling-interval", value=1)
+            time.sleep(2)
+            a = vm.vmstat()["pgfault"]
+            time.sleep(2.5)
+            host = vm.qmp("qom-get", path=BALLOON, property="guest-stats")["stats"]
+            b, mi = vm.vmstat()["pgfault"], vm.meminfo()
+            ctx.note("%s %s guest-stats: %s" % (ctx.target.name, driver,
+                     ", ".join("%s=%s" % (k[5:], v) for k, v in sorted(host.items()))))
+            ctx.check(host["stat-total-memory"] == mi["MemTotal"] * 1024,
+                      "stat-total-memory %d != MemTotal %d KiB" % (host["stat-total-memory"], mi["MemTotal"]))
+            ctx.check(a <= host["stat-minor-faults"] <= b, "stat-minor-faults %d not within guest pgfault "
+                      "%d..%d" % (host["stat-minor-faults"], a, b))
+            for key, mkey in (("stat-free-memory", "MemFree"), ("stat-available-memory", "MemAvailable")):
+                h, g = host[key], mi[mkey] * 1024
+                ctx.check(abs(h - g) <= 0.1 * g + 8 * MIB, "%s %d MiB vs guest %s %d MiB"
+                          % (key, h // MIB, mkey, g // MIB))
+            ctx.check(host["stat-major-faults"] <= vm.vmstat()["pgmajfault"], "stat-major-faults too high")
+        with ctx.step(driver + "/compaction_with_host"):
+            set_balloon(ctx, vm, GUEST // 2)
+            v0 = vm.vmstat()
+            vm.sh("for i in 1 2 3; do echo 1 > /proc/sys/vm/compact_memory; done", timeout=600)
+            moved = vm.vmstat()["balloon_migrate"] - v0["balloon_migrate"]
+            ctx.note("%s %s: compaction migrated %d ballooned pages" % (ctx.target.name, driver, moved))
+            ctx.check(moved > 0, "no ballooned page migrated")
+            if pvb:
+                s = vm.stats()
+                ctx.check(s["migrated"] >= moved and s["current"] == 131072, "stats: %s" % s)
+            set_balloon(ctx, vm, GUEST)
+            out = vm.sh("memhog 700")
+            ctx.check("0 bad pages" in out, "a page the guest uses lost its content: " + out)
+            rss = vm.qemu_rss_kib() * 1024
+            ctx.check(rss >= 700 * MIB, "host RSS %d MiB after the guest touched 700 MiB" % (rss // MIB))
+        if not pvb:
+            return
+        with ctx.step("pvballoon/guest_requests_visible"):
+            vm.sh("echo 64M > %s/inflate" % D)
+            ctx.check(actual(vm) == GUEST - 64 * MIB, "debugfs inflate: actual %d MiB" % (actual(vm) // MIB))
+            set_balloon(ctx, vm, GUEST - 256 * MIB)          # the host writes last
+            ctx.check(vm.stats()["current"] == 65536, "host target not followed")
+            vm.sh("echo 128M > %s/deflate" % D)               # then the guest
+            time.sleep(2)
+            ctx.check(actual(vm) == GUEST - 128 * MIB and vm.stats()["target"] == 32768,
+                      "guest write did not stand: actual %d MiB" % (actual(vm) // MIB))
+            vm.sh("echo 0 > %s/target" % D)
+            ctx.check(actual(vm) == GUEST, "target 0: actual %d MiB" % (actual(vm) // MIB))
+        with ctx.step("pvballoon/suspend_resume"):
+            rc, _ = vm.run("[ -w /sys/power/pm_test ] && grep -qw mem /sys/power/state")
+            if rc:
+                raise Skip("no /sys/power/pm_test or no mem sleep state in this guest")
+            set_balloon(ctx, vm, GUEST - 256 * MIB)
+            s0 = vm.stats()
+            vm.sh("echo devices > /sys/power/pm_test; echo mem > /sys/power/state; echo none > /sys/power/pm_test")
+            wait_for(ctx, "the balloon to be rebuilt", lambda: vm.stats()["current"] == 65536, 60)
+            s1 = vm.stats()
+            ctx.check(s1["deflated"] - s0["deflated"] == 65536 and s1["inflated"] - s0["inflated"] == 65536,
+                      "suspend/resume did not empty and rebuild the balloon: %s -> %s" % (s0, s1))
+            ctx.check(actual(vm) == GUEST - 256 * MIB, "actual after resume %d MiB" % (actual(vm) // MIB))
+        with ctx.step("pvballoon/unload_inflated"):
+            set_balloon(ctx, vm, GUEST // 2)
+            tot = vm.meminfo()["MemTotal"]
+            vm.sh("dmesg -c > /dev/null; rmmod pvballoon")
+            ctx.check(actual(vm) == GUEST, "host not told: actual %d MiB" % (actual(vm) // MIB))
+            ctx.check(vm.meminfo()["MemTotal"] == tot + 512 * 1024, "MemTotal not restored")
+            ctx.check("released: 131072 pages" in vm.sh("dmesg"), "no release message")
+            out = vm.sh("memhog 700")
+            ctx.check("0 bad pages" in out, out)
+
+
+@test("virtio_plain", cost=4)
+def virtio_plain(ctx):
+    for driver in DRIVERS:
+        if driver == "virtio_balloon" and not ctx.target.initrd_intree:
+            raise Skip("no in-tree virtio_balloon module")
+        plain_device(ctx, driver)
+
+
+# ------------------------------------------------------------------ boot B
+def oom_reporting(ctx, driver):
+    vm = ctx.vm(driver + "-oom", intree=True, mem="1G",
+                balloon={"deflate-on-oom": "on", "free-page-reporting": "on"})
+    with vm:
+        load(vm, driver)
+        with ctx.step(driver + "/free_page_reporting"):
+            rss0 = vm.qemu_rss_kib()
+            vm.sh("dd if=/dev/zero of=/tmp/big bs=1M count=300 2>/dev/null")
+            rss1 = vm.qemu_rss_kib()
+            vm.sh("rm /tmp/big")
+            best = [rss1]
+
+            def dropped():
+                best[0] = min(best[0], vm.qemu_rss_kib())
+                return (rss1 - best[0]) * 1024 >= 0.7 * 300 * MIB
+            try:
+                wait_for(ctx, "host RSS to drop", dropped, 40)
+            finally:
+                ctx.note("%s %s reporting: RSS %d -> %d -> %d MiB" % (
+                    ctx.target.name, driver, rss0 // 1024, rss1 // 1024, best[0] // 1024))
+        with ctx.step(driver + "/deflate_on_oom"):
+            tot0 = vm.meminfo()["MemTotal"]
+            set_balloon(ctx, vm, OOM_TARGET)
+            ctx.check(vm.meminfo()["MemTotal"] == tot0, "MemTotal moved with deflate-on-oom")
+            v0, free = vm.vmstat(), vm.free_pages()
+            want = free // 256 + 200
+            rc, out = vm.run("memhog %d" % want, timeout=600 * ctx.target.slow)
+            v1, act = vm.vmstat(), actual(vm)
+            ctx.note("%s %s deflate-on-oom: memhog %d MiB (free was %d MiB): rc %d, balloon gave back %d MiB"
+                     % (ctx.target.name, driver, want, free // 256, rc, (act - OOM_TARGET) // MIB))
+            ctx.check(rc == 0 and "0 bad pages" in out, "memhog failed (%d): %s" % (rc, out[-200:]))
+            ctx.check(v1["oom_kill"] == v0["oom_kill"], "the OOM killer killed %d" % (v1["oom_kill"] - v0["oom_kill"]))
+            ctx.check(act >= OOM_TARGET + 150 * MIB, "the balloon did not shrink: actual %d MiB" % (act // MIB))
+
+
+@test("virtio_oom_reporting", cost=3)
+def virtio_oom_reporting(ctx):
+    for driver in DRIVERS:
+        if driver == "virtio_balloon" and not ctx.target.initrd_intree:
+            raise Skip("no in-tree virtio_balloon module")
+        oom_reporting(ctx, driver)
+
+
+# ------------------------------------------------------------------ boot C
+@test("virtio_takeover", cost=1)
+def virtio_takeover(ctx):
+    if not ctx.target.initrd_intree:
+        raise Skip("no in-tree virtio_balloon module")
+    with ctx.vm("takeover", intree=True, mem="1G", balloon={}) as vm:
+        load(vm, "virtio_balloon")
+        set_balloon(ctx, vm, GUEST * 3 // 4, "in-tree ")
+        with ctx.step("take_over"):
+            vm.sh("insmod /modules/pvballoon.ko takeover=1")
+            bound = vm.sh("ls /sys/bus/virtio/drivers/pvballoon/ 2>/dev/null | grep virtio || true")
+            ctx.check(bound.strip(), "pvballoon did not bind the device")
+            wait_for(ctx, "pvballoon to reach the host target", lambda: vm.stats()["current"] == 65536, 60)
+            ctx.check(actual(vm) == GUEST * 3 // 4, "actual %d MiB" % (actual(vm) // MIB))
+            set_balloon(ctx, vm, GUEST // 2)
+            ctx.check(vm.stats()["current"] == 131072, "pvballoon does not follow the host")
+        with ctx.step("give_back"):
+            vm.sh("rmmod pvballoon")
+            bound = vm.sh("ls /sys/bus/virtio/drivers/virtio_balloon/ | grep virtio || true")
+            ctx.check(bound.strip(), "the in-tree driver did not get the device back")
+            set_balloon(ctx, vm, GUEST * 3 // 4, "in-tree after give-back ")
