@@ -133,6 +133,26 @@ def plain_device(ctx, driver):
                       "guest write did not stand: actual %d MiB" % (actual(vm) // MIB))
             vm.sh("echo 0 > %s/target" % D)
             ctx.check(actual(vm) == GUEST, "target 0: actual %d MiB" % (actual(vm) // MIB))
+        with ctx.step("pvballoon/rapid_targets_and_zero"):
+            for mib in (900, 300, 700, 100, 800, 450, 1000, 200, 600):
+                vm.qmp("balloon", value=mib * MIB)
+            set_balloon(ctx, vm, 600 * MIB)
+            ctx.check(vm.stats()["current"] == 424 * 256, "after rapid changes: %s" % vm.stats())
+            set_balloon(ctx, vm, GUEST)                       # num_pages = 0
+            ctx.check(vm.stats()["current"] == 0, "target 0 not reached: %s" % vm.stats())
+        with ctx.step("pvballoon/host_target_too_big"):
+            v0 = vm.vmstat()
+            vm.qmp("balloon", value=16 * MIB)
+            wait_for(ctx, "the balloon to stop growing",
+                     lambda: vm.stats()["reserve_stops"] > 0 and vm.stats()["current"] > 700 * 256, 120)
+            time.sleep(3)
+            s, v1 = vm.stats(), vm.vmstat()
+            ctx.note("%s host target 16 MiB: balloon holds %d MiB, %d reserve stops, oom_kill +%d"
+                     % (ctx.target.name, s["current"] // 256, s["reserve_stops"], v1["oom_kill"] - v0["oom_kill"]))
+            ctx.check(v1["oom_kill"] == v0["oom_kill"], "the OOM killer woke")
+            ctx.check(vm.sh("echo alive; ls /proc | wc -l").startswith("alive"), "guest unusable")
+            ctx.check(actual(vm) == GUEST - s["current"] * 4096, "actual does not match the balloon")
+            set_balloon(ctx, vm, GUEST)
         with ctx.step("pvballoon/suspend_resume"):
             rc, _ = vm.run("[ -w /sys/power/pm_test ] && grep -qw mem /sys/power/state")
             if rc:

@@ -3,6 +3,7 @@
  * PVB_HAVE_BALLOON_MIGRATE_EVENT: the balloon_migrate line of /proc/vmstat
  * exists (CONFIG_BALLOON_COMPACTION, CONFIG_BALLOON_MIGRATION from v7.0).
  */
-#include <linux/vm_event_item.h>
+#include <linux/mm.h>
+#include <linux/vmstat.h>
 
 int pvb_probe_item = BALLOON_MIGRATE;

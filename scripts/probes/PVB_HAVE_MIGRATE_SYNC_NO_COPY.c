@@ -5,6 +5,7 @@
  * Added in v4.14; removed in v6.10 ("mm: migrate: remove
  * MIGRATE_SYNC_NO_COPY mode").  Present in 6.1, absent in 6.12.
  */
-#include <linux/migrate_mode.h>
+#include <linux/mm.h>
+#include <linux/migrate.h>
 
 int pvb_probe_mode = MIGRATE_SYNC_NO_COPY;

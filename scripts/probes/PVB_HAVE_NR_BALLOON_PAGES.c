@@ -4,6 +4,7 @@
  * nr_balloon_pages in /proc/vmstat and Balloon: in /proc/meminfo.
  * Since v6.15 ("meminfo: add a per node counter for balloon drivers").
  */
+#include <linux/mm.h>
 #include <linux/mmzone.h>
 
 int pvb_probe_item = NR_BALLOON_PAGES;
