@@ -197,8 +197,8 @@ static int pvb_do_deflate(struct pvb_balloon *b, unsigned long n,
 				rc = -EBUSY;
 				break;
 			}
-			msleep(1);
-			waited_ms++;
+			usleep_range(1000, 2000);
+			waited_ms += 2;
 			continue;
 		}
 		if (b->fe && b->fe->deflate) {
