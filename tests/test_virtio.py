@@ -13,7 +13,7 @@ from harness.runner import test
 
 D = "/sys/kernel/debug/pvballoon"
 MIB = 1 << 20
-GUEST = 1024 * MIB
+GUEST = 1024 * MIB           # the guests of these tests have 1 GiB, unless said
 DRIVERS = ("pvballoon", "virtio_balloon")
 BALLOON = "/machine/peripheral/balloon0"
 
@@ -60,10 +60,27 @@ def wait_for(ctx, what, fn, timeout):
 
 
 # ------------------------------------------------------------------ boot A
+def features(ctx, vm, driver, config):
+    """The feature bits the driver negotiated, kept for the parity check."""
+    f = vm.sh("cat /sys/bus/virtio/devices/*/features").strip()
+    ctx.features = getattr(ctx, "features", {})
+    ctx.features[(config, driver)] = f
+    ctx.note("%s %s %s: negotiated features %s" % (ctx.target.name, driver, config, f[:40]))
+
+
+def check_features(ctx, config):
+    """pvballoon negotiates what the in-tree driver does, bit for bit."""
+    with ctx.step("negotiated_features_match_in_tree"):
+        f = getattr(ctx, "features", {})
+        a, b = f.get((config, "pvballoon")), f.get((config, "virtio_balloon"))
+        ctx.check(a and b and a == b, "features differ: pvballoon %s, in-tree %s" % (a, b))
+
+
 def plain_device(ctx, driver):
     vm = ctx.vm(driver, intree=True, mem="1G", balloon={})
     with vm:
         load(vm, driver)
+        features(ctx, vm, driver, "plain")
         pvb = driver == "pvballoon"
         with ctx.step(driver + "/convergence"):
             touch_most(vm)
@@ -194,6 +211,7 @@ def each_driver(ctx, scenario):
 @test("virtio_plain", cost=4)
 def virtio_plain(ctx):
     each_driver(ctx, plain_device)
+    check_features(ctx, "plain")
 
 
 # ------------------------------------------------------------------ boot B
@@ -202,6 +220,7 @@ def oom_reporting(ctx, driver):
                 balloon={"deflate-on-oom": "on", "free-page-reporting": "on"})
     with vm:
         load(vm, driver)
+        features(ctx, vm, driver, "oom+reporting")
         with ctx.step(driver + "/free_page_reporting"):
             rss0 = vm.qemu_rss_kib()
             vm.sh("dd if=/dev/zero of=/tmp/big bs=1M count=300 2>/dev/null")
@@ -237,6 +256,7 @@ def oom_reporting(ctx, driver):
 @test("virtio_oom_reporting", cost=3)
 def virtio_oom_reporting(ctx):
     each_driver(ctx, oom_reporting)
+    check_features(ctx, "oom+reporting")
 
 
 # ------------------------------------------------------------------ boot C
@@ -260,3 +280,23 @@ def virtio_takeover(ctx):
             bound = vm.sh("ls /sys/bus/virtio/drivers/virtio_balloon/ | grep virtio || true")
             ctx.check(bound.strip(), "the in-tree driver did not get the device back")
             set_balloon(ctx, vm, GUEST * 3 // 4, "in-tree after give-back ")
+
+
+# ------------------------------------------------------------------ boot D
+def poisoned_guest(ctx, driver):
+    with ctx.vm(driver + "-poison", intree=True, mem="512M", append="page_poison=1",
+                balloon={"free-page-reporting": "on"}) as vm:
+        load(vm, driver)
+        features(ctx, vm, driver, "page_poison=1")
+        with ctx.step(driver + "/page_poison_negotiated"):
+            f = ctx.features[("page_poison=1", driver)]
+            ctx.check(f[4] == "1" and f[5] == "1",
+                      "a guest that poisons free pages must accept PAGE_POISON and keep REPORTING: %s" % f[:8])
+            set_balloon(ctx, vm, 256 * MIB)
+            set_balloon(ctx, vm, 512 * MIB)
+
+
+@test("virtio_page_poison", cost=1)
+def virtio_page_poison(ctx):
+    each_driver(ctx, poisoned_guest)
+    check_features(ctx, "page_poison=1")
