@@ -280,6 +280,26 @@ def virtio_takeover(ctx):
             bound = vm.sh("ls /sys/bus/virtio/drivers/virtio_balloon/ | grep virtio || true")
             ctx.check(bound.strip(), "the in-tree driver did not get the device back")
             set_balloon(ctx, vm, GUEST * 3 // 4, "in-tree after give-back ")
+        with ctx.step("device_removal_inflated"):
+            if ctx.target.debug:
+                raise Skip("the debug kernel is built without ACPI PCI hotplug and boots "
+                           "with pci=noacpi, so QMP device_del cannot reach it")
+            vm.sh("insmod /modules/pvballoon.ko takeover=1 give_back=0")
+            set_balloon(ctx, vm, GUEST // 2)
+            tot = vm.meminfo()["MemTotal"]
+            vm.sh("dmesg -c >/dev/null")
+            vm.qmp("device_del", id="balloon0")
+            # The device leaves sysfs before remove() has returned the pages.
+            wait_for(ctx, "the guest to release the device",
+                     lambda: "released:" in vm.sh("dmesg"), 60)
+            ctx.check(not vm.sh("ls /sys/bus/virtio/devices/").strip(), "device still there")
+            s = vm.stats()
+            ctx.check(s["current"] == 0, "pages left in the balloon: %s" % s)
+            ctx.check(vm.meminfo()["MemTotal"] == tot + 512 * 1024, "MemTotal not restored")
+            ctx.check("released: 131072 pages" in vm.sh("dmesg"), "wrong release message")
+            _, out = touch_most(vm)
+            ctx.check("0 bad pages" in out, out)
+            vm.sh("rmmod pvballoon")
 
 
 # ------------------------------------------------------------------ boot D
