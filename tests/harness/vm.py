@@ -220,6 +220,19 @@ class VM:
     def stats(self):
         return self.read_kv("/sys/kernel/debug/pvballoon/stats")
 
+    def free_slack(self):
+        """Pages by which free memory may move without the balloon doing
+        anything.  0 on distribution kernels; on the KASAN kernel the
+        quarantine of freed objects holds up to 1/32 of RAM and drains
+        when it likes."""
+        if not self.target.debug:
+            return 0
+        return self.meminfo()["MemTotal"] // 4 // 32
+
+    def same_free(self, before, after):
+        """Free memory is back: within 1% (plus the KASAN slack)."""
+        return abs(after - before) <= before // 100 + self.free_slack()
+
     def quiesced_counters(self):
         """(vmstat, pvballoon stats) read when no migration can be in
         flight: isolation is switched off and isolated pages have come
