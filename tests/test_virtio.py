@@ -309,7 +309,7 @@ def virtio_takeover(ctx):
 
 # ------------------------------------------------------------------ boot D
 def poisoned_guest(ctx, driver):
-    with ctx.vm(driver + "-poison", intree=True, mem="512M", append="page_poison=1",
+    with ctx.vm(driver + "-poison", intree=True, mem="1G", append="page_poison=1",
                 balloon={"free-page-reporting": "on"}) as vm:
         load(vm, driver)
         features(ctx, vm, driver, "page_poison=1")
@@ -317,8 +317,8 @@ def poisoned_guest(ctx, driver):
             f = ctx.features[("page_poison=1", driver)]
             ctx.check(f[4] == "1" and f[5] == "1",
                       "a guest that poisons free pages must accept PAGE_POISON and keep REPORTING: %s" % f[:8])
-            set_balloon(ctx, vm, 256 * MIB)
-            set_balloon(ctx, vm, 512 * MIB)
+            set_balloon(ctx, vm, GUEST - 128 * MIB)
+            set_balloon(ctx, vm, GUEST)
 
 
 @test("virtio_page_poison", cost=1)
