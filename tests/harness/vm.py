@@ -66,7 +66,7 @@ class VM:
                 "-nodefaults", "-display", "none", "-no-reboot",
                 "-kernel", self.target.kernel, "-initrd", self.initrd,
                 "-append", cmdline.strip(),
-                "-chardev", "file,id=con,path=" + self.console,
+                "-chardev", "file,id=con,append=on,path=" + self.console,
                 "-device", "isa-serial,chardev=con",
                 "-chardev", "socket,id=cmd,path=%s/cmd.sock,server=on,wait=off" % self.tmp,
                 "-device", "isa-serial,chardev=cmd",
