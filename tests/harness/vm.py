@@ -100,6 +100,8 @@ class VM:
         self.boot_attempts += 1
         with open(self.console, "a") as f:
             f.write("\n==== pvballoon harness: boot attempt %d ====\n" % self.boot_attempts)
+        # Splats are looked for in this boot's part of the log only.
+        self.console_start = os.path.getsize(self.console)
         argv = self.qemu_argv()
         with open(os.path.join(self.dir, "qemu.argv"), "w") as f:
             f.write(" ".join(argv) + "\n")
@@ -300,6 +302,7 @@ class VM:
     def console_text(self):
         try:
             with open(self.console, errors="replace") as f:
+                f.seek(getattr(self, "console_start", 0))
                 return f.read()
         except OSError:
             return ""
