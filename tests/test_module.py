@@ -5,7 +5,7 @@ import os
 import re
 import subprocess
 
-from harness.errors import Skip, TestFailure
+from harness.errors import Skip
 from harness.runner import test
 from harness.targets import copy_tree, pvb_version, sh
 

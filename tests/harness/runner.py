@@ -25,7 +25,7 @@ import threading
 import time
 import traceback
 
-from .errors import TestFailure, Skip, BootFailure
+from .errors import TestFailure, Skip
 from .targets import Target, load_specs
 from .vm import VM
 
