@@ -30,7 +30,8 @@ struct pvb_balloon;
  * @inflate: @n pages on @pages (linked through page->lru, not yet in the
  *	balloon, so nothing else can see them) are about to enter the balloon.
  *	Tell the host.  May sleep.  A non-zero return aborts: the core gives
- *	the pages back to the allocator.
+ *	the pages back to the allocator - except for -ETIMEDOUT, which means
+ *	the host may still act on them, so they stay in the balloon.
  * @deflate: @n pages on @pages have left the balloon and are freed as soon
  *	as this returns 0, so it must not return 0 before the host is told.
  *	May sleep.  On error the core puts the pages back into the balloon.

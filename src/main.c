@@ -76,6 +76,16 @@ module_param_named(give_back, pvb_give_back, bool, 0444);
 MODULE_PARM_DESC(give_back,
 		 "On unload, offer devices taken over back to their driver (default 1)");
 
+unsigned int pvb_host_timeout_ms = 30000;
+module_param_named(host_timeout_ms, pvb_host_timeout_ms, uint, 0644);
+MODULE_PARM_DESC(host_timeout_ms,
+		 "A host that does not acknowledge a buffer in this time is declared broken (default 30000)");
+
+bool pvb_fault_noack;
+module_param_named(fault_noack, pvb_fault_noack, bool, 0644);
+MODULE_PARM_DESC(fault_noack,
+		 "Testing aid: stop notifying the host, so that it never acknowledges a buffer (default 0)");
+
 static int __init pvb_init(void)
 {
 	struct pvb_balloon *b = &pvb_the_balloon;

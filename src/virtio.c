@@ -53,7 +53,7 @@
 #include "pvb_core.h"
 #include "pvb_virtio.h"
 
-#define PVB_HOST_TIMEOUT	(30 * HZ)
+#define PVB_HOST_TIMEOUT	msecs_to_jiffies(READ_ONCE(pvb_host_timeout_ms))
 
 enum {
 	PVB_VQ_INFLATE,
@@ -158,12 +158,16 @@ static void pvb_declare_broken(struct pvb_virtio *pv, const char *what)
 {
 	if (!pv->broken)
 		dev_err(&pv->vdev->dev,
-			"host did not acknowledge %s within %d s: balloon stops talking to it\n",
-			what, PVB_HOST_TIMEOUT / HZ);
+			"host did not acknowledge %s within %u ms: balloon stops talking to it\n",
+			what, READ_ONCE(pvb_host_timeout_ms));
 	pv->broken = true;
 }
 
-/* Caller holds pv->lock.  Wait until @vb is back from the host. */
+/*
+ * Caller holds pv->lock.  Wait until @vb is back from the host: 0, or
+ * -ETIMEDOUT when the host sat on it (it still has it), or -EIO when the
+ * host was already declared broken.
+ */
 static int pvb_wait_buf(struct pvb_virtio *pv, struct pvb_vbuf *vb,
 			const char *what)
 {
@@ -174,7 +178,7 @@ static int pvb_wait_buf(struct pvb_virtio *pv, struct pvb_vbuf *vb,
 	if (!wait_event_timeout(pv->acked, ({ pvb_reap(pv); !vb->busy; }),
 				PVB_HOST_TIMEOUT)) {
 		pvb_declare_broken(pv, what);
-		return -EIO;
+		return -ETIMEDOUT;
 	}
 	return 0;
 }
@@ -191,7 +195,9 @@ static int pvb_send(struct pvb_virtio *pv, int q, struct pvb_vbuf *vb)
 	if (err)
 		return err;
 	vb->busy = true;
-	virtqueue_kick(vq);
+	/* The fault_noack testing aid plays a host that never answers. */
+	if (!READ_ONCE(pvb_fault_noack))
+		virtqueue_kick(vq);
 	return 0;
 }
 
@@ -218,6 +224,8 @@ static int pvb_tell(struct pvb_virtio *pv, int q, struct pvb_vbuf *vb,
 	/* A deflate must never overtake the inflate of the same page. */
 	if (!err && q == PVB_VQ_DEFLATE)
 		err = pvb_wait_buf(pv, pv->mig_infl, "a migration inflate");
+	if (err == -ETIMEDOUT)
+		err = -EIO;	/* nothing of @pages was sent */
 	if (!err) {
 		pvb_fill_pfns(pv, vb, pages);
 		err = pvb_send(pv, q, vb);
@@ -230,6 +238,10 @@ static int pvb_tell(struct pvb_virtio *pv, int q, struct pvb_vbuf *vb,
 
 /* ---------------------------------------------------- core front-end ops */
 
+/*
+ * -ETIMEDOUT: the host holds the PFNs and may still discard the pages, so
+ * the core keeps them in the balloon.
+ */
 static int pvb_fe_inflate(struct pvb_balloon *b, struct list_head *pages,
 			  unsigned long n)
 {
@@ -631,6 +643,12 @@ static void pvb_remove(struct virtio_device *vdev)
 		unregister_oom_notifier(&pv->oom_nb);
 	pvb_halt(pv);
 	/* Every page back to the guest, telling the host while it listens. */
+	if (!pv->broken)
+		pvb_set_target(pv->b, 0, NULL);
+	/*
+	 * A host that stopped answering may still hold inflate buffers: only
+	 * after a reset can it no longer discard what the guest gets back.
+	 */
 	if (pv->broken && !pv->dead)
 		pvb_reset(pv);
 	pvb_frontend_detach(pv->b);

@@ -325,3 +325,35 @@ def poisoned_guest(ctx, driver):
 def virtio_page_poison(ctx):
     each_driver(ctx, poisoned_guest)
     check_features(ctx, "page_poison=1")
+
+
+# ------------------------------------------------------------------ boot E
+@test("virtio_unresponsive_host", cost=1)
+def virtio_unresponsive_host(ctx):
+    """A host that never acknowledges: only the balloon stalls, and only for
+    host_timeout_ms; user space and rmmod carry on.  QEMU always answers,
+    so the fault_noack testing aid stops notifying it."""
+    with ctx.vm("noack", mem="1G", balloon={}) as vm:
+        vm.sh("insmod /modules/pvballoon.ko host_timeout_ms=3000")
+        set_balloon(ctx, vm, GUEST - 64 * MIB)
+        tot = vm.meminfo()["MemTotal"]
+        with ctx.step("stalls_only_the_balloon"):
+            vm.sh("dmesg -c > /dev/null; echo 1 > /sys/module/pvballoon/parameters/fault_noack")
+            vm.qmp("balloon", value=GUEST // 2)
+            t0 = time.time()
+            ctx.check(vm.sh("echo alive").strip() == "alive", "user space stalled")
+            r = vm.sh("pvbwrite %s/inflate 1M" % D, timeout=60).strip()
+            waited = time.time() - t0
+            ctx.note("%s: a guest inflate against a silent host: %s after %.1f s" % (ctx.target.name, r, waited))
+            ctx.check(r == "err EIO", "debugfs inflate against a silent host: %s" % r)
+            ctx.check(waited < 30, "user space waited %.0f s" % waited)
+            ctx.check("did not acknowledge" in vm.sh("dmesg"), "no message about the silent host")
+        with ctx.step("rmmod_returns_every_page"):
+            t0 = time.time()
+            vm.sh("dmesg -c > /dev/null; rmmod pvballoon", timeout=60)
+            ctx.check(time.time() - t0 < 30, "rmmod took %.0f s" % (time.time() - t0))
+            msg = vm.sh("dmesg")
+            ctx.check("host was unresponsive; device reset first" in msg, "no reset on removal: " + msg[-300:])
+            ctx.check(vm.meminfo()["MemTotal"] >= tot + 64 * 1024, "MemTotal not restored")
+            _, out = touch_most(vm)
+            ctx.check("0 bad pages" in out, out)
