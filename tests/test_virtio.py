@@ -205,18 +205,19 @@ def plain_device(ctx, driver):
             ctx.check("0 bad pages" in out, out)
 
 
-def each_driver(ctx, scenario):
-    """Run @scenario with pvballoon, then with the in-tree driver."""
+def each_driver(ctx, scenario, config):
+    """Run @scenario with pvballoon, then with the in-tree driver, and
+    check that both negotiated the same features for device @config."""
     for driver in DRIVERS:
         if driver == "virtio_balloon" and not ctx.target.initrd_intree:
             raise Skip("no in-tree virtio_balloon module for the parity run")
         scenario(ctx, driver)
+    check_features(ctx, config)
 
 
 @test("virtio_plain", cost=4)
 def virtio_plain(ctx):
-    each_driver(ctx, plain_device)
-    check_features(ctx, "plain")
+    each_driver(ctx, plain_device, "plain")
 
 
 # ------------------------------------------------------------------ boot B
@@ -260,8 +261,7 @@ def oom_reporting(ctx, driver):
 
 @test("virtio_oom_reporting", cost=3)
 def virtio_oom_reporting(ctx):
-    each_driver(ctx, oom_reporting)
-    check_features(ctx, "oom+reporting")
+    each_driver(ctx, oom_reporting, "oom+reporting")
 
 
 # ------------------------------------------------------------------ boot C
@@ -323,8 +323,7 @@ def poisoned_guest(ctx, driver):
 
 @test("virtio_page_poison", cost=1)
 def virtio_page_poison(ctx):
-    each_driver(ctx, poisoned_guest)
-    check_features(ctx, "page_poison=1")
+    each_driver(ctx, poisoned_guest, "page_poison=1")
 
 
 # ------------------------------------------------------------------ boot E

@@ -13,6 +13,7 @@ import base64
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -352,6 +353,7 @@ class VM:
             self._kill()
             self.cmd_log.close()
             self.qmp_log.close()
+            shutil.rmtree(self.tmp, ignore_errors=True)
         self.check_splat()
 
     def __enter__(self):
