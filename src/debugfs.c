@@ -133,15 +133,15 @@ static ssize_t pvb_resize_write(struct file *file, const char __user *ubuf,
 	case 0:
 		return len;
 	case -EINVAL:
-		pr_warn("deflate: asked for %lu pages but the balloon holds %lu; nothing changed\n",
+		pr_warn_ratelimited("deflate: asked for %lu pages but the balloon holds %lu; nothing changed\n",
 			pages, cur);
 		break;
 	case -ENOMEM:
-		pr_warn("inflate: the allocator ran dry after %lu of %lu pages (%lu MiB); the balloon keeps them and now holds %lu pages\n",
+		pr_warn_ratelimited("inflate: the allocator ran dry after %lu of %lu pages (%lu MiB); the balloon keeps them and now holds %lu pages\n",
 			moved, pages, moved >> (20 - PAGE_SHIFT), cur);
 		break;
 	default:
-		pr_warn("%s: stopped after %lu of %lu pages (error %d); the balloon holds %lu pages\n",
+		pr_warn_ratelimited("%s: stopped after %lu of %lu pages (error %d); the balloon holds %lu pages\n",
 			what, moved, pages, rc, cur);
 		break;
 	}
@@ -177,7 +177,7 @@ static ssize_t pvb_target_write(struct file *file, const char __user *ubuf,
 		return -EINVAL;
 	rc = pvb_set_target(b, pages, &moved);
 	if (rc) {
-		pr_warn("target %lu: stopped after moving %lu pages (error %d); the balloon holds %lu pages\n",
+		pr_warn_ratelimited("target %lu: stopped after moving %lu pages (error %d); the balloon holds %lu pages\n",
 			pages, moved, rc, pvb_pages(b));
 		return rc;
 	}
