@@ -22,10 +22,21 @@
 #if defined(PVB_HAVE_MOVABLE_OPS)
 #define PVB_BACKEND_MOPS 1
 #define PVB_BACKEND_NAME "movable_ops"
-#elif defined(PVB_HAVE_SET_MOVABLE_OPS) && \
-	(defined(PVB_HAVE_LINUX_BALLOON_H) || defined(PVB_HAVE_BALLOON_COMPACTION_H))
+#elif defined(PVB_HAVE_LINUX_BALLOON_H) && defined(PVB_HAVE_BALLOON_ADJUST_MANAGED)
+/*
+ * v7.0 and later: <linux/balloon.h>, the kernel does the migration
+ * bookkeeping and the vm events itself, and adjusts MemTotal when asked.
+ */
 #define PVB_BACKEND_KBALLOON 1
 #define PVB_BACKEND_NAME "kernel_balloon"
+#elif defined(PVB_HAVE_SET_MOVABLE_OPS)
+/*
+ * v6.17 .. v6.19: per-type movable ops, but the older balloon API of
+ * <linux/balloon_compaction.h> (per-device pages_lock, driver-side
+ * migration bookkeeping).  Not built or tested yet: refuse clearly rather
+ * than ship an untested migration path.
+ */
+#error "pvballoon: kernels 6.17 - 6.19 (balloon_compaction.h with per-type movable ops) are not supported yet; 6.0 - 6.16 and 7.0+ are"
 #else
 #error "pvballoon: this kernel has neither struct movable_operations nor the balloon API (see generated/pvb_conftest.h)"
 #endif

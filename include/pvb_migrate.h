@@ -60,6 +60,30 @@ struct pvb_mig {
 };
 #endif
 
+#ifdef PVB_BACKEND_KBALLOON
+#include <linux/balloon.h>
+/**
+ * struct pvb_mig - kernel balloon API backend state
+ * @bdi: the kernel's balloon descriptor; the kernel owns its list and
+ *	locks it with its own (global, unexported) balloon lock
+ * @nr_pages: pages in the balloon, isolated ones included.  Raised before
+ *	pages are handed to the kernel and lowered after they came back, so
+ *	it never reads lower than the truth.
+ * @migrate_ok: the migration switch; the kernel isolates our pages without
+ *	asking, so "off" refuses in the migrate callback instead
+ * @movable: pages were allocated movable; if not, every migration is
+ *	refused (the kernel marks all balloon pages movable)
+ */
+struct pvb_mig {
+	struct balloon_dev_info bdi;
+	atomic_long_t nr_pages;
+	const struct pvb_mig_hooks *hooks;
+	bool movable;
+	bool migrate_ok;
+	atomic_long_t isolate_refused;
+};
+#endif
+
 extern const char *const pvb_mig_backend_name;
 
 void pvb_mig_init(struct pvb_mig *m, const struct pvb_mig_hooks *hooks,

@@ -61,14 +61,14 @@ def build(ctx):
         src = os.path.join(t.build_dir, "w1")
         copy_tree(t.top, src)
         before = sorted(os.path.relpath(p, src) for p in glob.glob(src + "/**", recursive=True))
-        out = sh(["make", "-C", src, "KDIR=" + t.kdir, "W=1"])
+        out = t.make(src, "W=1")
         warnings = [ln for ln in out.splitlines() if "warning:" in ln or "error:" in ln]
         ctx.check(not warnings, "compiler warnings: %s" % warnings[:5])
         ctx.check(os.path.exists(os.path.join(src, "pvballoon.ko")), "no pvballoon.ko")
         ctx.check(os.path.exists(os.path.join(src, "generated", "pvb_conftest.h")),
                   "no generated/pvb_conftest.h")
     with ctx.step("make_clean"):
-        sh(["make", "-C", src, "KDIR=" + t.kdir, "clean"])
+        t.make(src, "clean")
         after = sorted(os.path.relpath(p, src) for p in glob.glob(src + "/**", recursive=True))
         extra = sorted(set(after) - set(before))
         ctx.check(not extra, "make clean left %s" % extra[:10])
@@ -82,13 +82,12 @@ def dkms(ctx):
                    "/lib/modules tree for dkms install")
     ver = pvb_version(t.top)
     with ctx.step("installed"):
-        st = subprocess.run(["dkms", "status", "pvballoon/" + ver, "-k", t.release],
-                            capture_output=True, text=True).stdout
+        st = t.cmd(["dkms", "status", "pvballoon/" + ver, "-k", t.release])
         ctx.check("installed" in st, "dkms status: %r" % st)
-        mods = glob.glob("/lib/modules/%s/updates/dkms/pvballoon.ko*" % t.release)
+        mods = glob.glob(t.root + "/lib/modules/%s/updates/dkms/pvballoon.ko*" % t.release)
         ctx.check(mods, "dkms install put no module under /lib/modules/%s/updates/dkms" % t.release)
-        info = sh(["modinfo", "-F", "vermagic", mods[0]])
+        info = t.cmd(["modinfo", "-F", "vermagic", mods[0][len(t.root):]])
         ctx.check(info.split()[0] == t.release, "vermagic %s != %s" % (info.split()[0], t.release))
-        dep = sh(["modinfo", "-k", t.release, "-n", "pvballoon"]).strip()
+        dep = t.cmd(["modinfo", "-k", t.release, "-n", "pvballoon"]).strip()
         ctx.check("updates/dkms" in dep, "depmod does not resolve pvballoon to the dkms module: %s" % dep)
         ctx.check(t.module and os.path.exists(t.module), "the guests' module did not come from dkms")

@@ -69,6 +69,7 @@ class Target:
         self.module = None
         self.initrd = self.initrd_intree = None
         self.dkms = False
+        self.root = ""             # a build chroot ("" = this machine)
 
     # -------------------------------------------------------------- kernels
     def resolve(self):
@@ -100,13 +101,51 @@ class Target:
             self.kernel = os.path.join(cache, "bzImage")
             self.kdir = os.path.join(cache, "build")
             self.moddir = os.path.join(cache, "modules/lib/modules", self.release)
+        elif self.kind == "sid":
+            script = os.path.join(self.top, self.spec["script"])
+            with open(self.log, "a") as log:
+                r = subprocess.run([script, self.spec["abi"]], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+                log.write(r.stderr)
+            if r.returncode:
+                why = (r.stderr.strip().splitlines() or ["exit %d" % r.returncode])[-1]
+                self.skip = "the sid %s target is unavailable: %s" % (self.spec["abi"], why)
+                return
+            cache = r.stdout.strip().splitlines()[-1]
+            with open(os.path.join(cache, "release")) as f:
+                self.release = f.read().strip()
+            with open(os.path.join(cache, "kdir")) as f:
+                self.kdir = f.read().strip()     # as seen inside the chroot
+            self.root = os.path.join(cache, "chroot")
+            self.moddir = os.path.join(cache, "kernel/usr/lib/modules", self.release)
+            self.kernel = os.path.join(self.moddir, "vmlinuz")
+            self.dkms = True
         else:
             self.skip = "unknown target kind " + self.kind
             return
-        for p in (self.kernel, self.kdir):
+        for p in (self.kernel, self.root + self.kdir):
             if not os.path.exists(p):
                 self.skip = "%s is missing" % p
                 return
+
+    # ------------------------------------------------------ host or chroot
+    def cmd(self, argv, log=None, bind=None):
+        """Run @argv where this target's kernel is built: on this machine,
+        or inside the target's chroot with /proc mounted (objtool needs it)
+        and the directory @bind visible at the same path."""
+        if not self.root:
+            return sh(argv, log=log)
+        script = 'mount -t proc proc "$0/proc" || exit 1\n'
+        if bind:
+            os.makedirs(self.root + bind, exist_ok=True)
+            script += 'mount --bind "%s" "$0%s" || exit 1\n' % (bind, bind)
+        script += 'exec chroot "$0" "$@"'
+        # A private mount namespace: the mounts vanish with the command.
+        return sh(["unshare", "--mount", "--propagation", "private", "sh", "-c", script,
+                   self.root] + list(argv), log=log)
+
+    def make(self, src, *args, log=None):
+        return self.cmd(["make", "-C", src, "KDIR=" + self.kdir] + list(args), log=log, bind=src)
 
     # --------------------------------------------------------------- module
     def build_module(self):
@@ -115,7 +154,7 @@ class Target:
         else:
             src = os.path.join(self.build_dir, "src")
             copy_tree(self.top, src)
-            sh(["make", "-C", src, "KDIR=" + self.kdir, "W=1"], log=self.log)
+            self.make(src, "W=1", log=self.log)
             self.module = os.path.join(src, "pvballoon.ko")
 
     def _build_dkms(self):
@@ -123,8 +162,8 @@ class Target:
         source in /usr/src is refreshed (and re-added) only when it changed."""
         ver = pvb_version(self.top)
         mv = "pvballoon/" + ver
-        usrsrc = "/usr/src/pvballoon-" + ver
-        built = "/var/lib/dkms/pvballoon/%s/%s/*/module/pvballoon.ko*" % (ver, self.release)
+        usrsrc = self.root + "/usr/src/pvballoon-" + ver
+        built = self.root + "/var/lib/dkms/pvballoon/%s/%s/*/module/pvballoon.ko*" % (ver, self.release)
         fresh = os.path.join(self.build_dir, "dkms-src")
         copy_tree(self.top, fresh)
         digest = sh("cd %s && find . -type f | LC_ALL=C sort | xargs sha256sum | sha256sum" % fresh)
@@ -132,15 +171,18 @@ class Target:
             fcntl.flock(lockf, fcntl.LOCK_EX)
             stamp = os.path.join(usrsrc, ".pvb-digest")
             if not (os.path.exists(stamp) and open(stamp).read() == digest):
-                subprocess.run(["dkms", "remove", mv, "--all"], capture_output=True)
+                try:
+                    self.cmd(["dkms", "remove", mv, "--all"])
+                except RuntimeError:
+                    pass            # nothing to remove
                 shutil.rmtree(usrsrc, ignore_errors=True)
                 shutil.copytree(fresh, usrsrc)
-                sh(["dkms", "add", mv], log=self.log)
+                self.cmd(["dkms", "add", mv], log=self.log)
                 with open(stamp, "w") as f:
                     f.write(digest)
             if not glob.glob(built):
-                sh(["dkms", "build", mv, "-k", self.release], log=self.log)
-                sh(["dkms", "install", mv, "-k", self.release, "--force"], log=self.log)
+                self.cmd(["dkms", "build", mv, "-k", self.release], log=self.log)
+                self.cmd(["dkms", "install", mv, "-k", self.release, "--force"], log=self.log)
             mods = glob.glob(built)
             if not mods:
                 raise RuntimeError("dkms built no pvballoon.ko for " + self.release)
