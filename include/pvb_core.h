@@ -22,8 +22,15 @@
 struct page;
 struct pvb_balloon;
 
-/* Pages handled per allocation / lock / host round trip. */
-#define PVB_BATCH_PAGES		512
+/*
+ * Pages handled per allocation round, lock round trip and host buffer:
+ * 16 MiB, eight whole 2 MiB blocks.  A multiple of PVB_HUGE_PAGES, so a
+ * block never straddles two host buffers (a hugetlbfs-backed host frees a
+ * huge page only when all its sub-pages arrive in one buffer).
+ */
+#define PVB_BATCH_PAGES		4096
+#define PVB_HUGE_ORDER		9
+#define PVB_HUGE_PAGES		(1UL << PVB_HUGE_ORDER)
 
 /**
  * struct pvb_frontend_ops - how a front-end (a host) hears about the balloon
@@ -32,14 +39,23 @@ struct pvb_balloon;
  *	Tell the host.  May sleep.  A non-zero return aborts: the core gives
  *	the pages back to the allocator - except for -ETIMEDOUT, which means
  *	the host may still act on them, so they stay in the balloon.
- * @deflate: @n pages on @pages have left the balloon and are freed as soon
- *	as this returns 0, so it must not return 0 before the host is told.
- *	May sleep.  On error the core puts the pages back into the balloon.
+ * @deflate: @n pages on @pages have left the balloon.  Return 0 once the
+ *	host is told - or once it will be: the front-end may take pages off
+ *	@pages and free them itself when the host acknowledged.  The core
+ *	frees what is left on @pages.  May sleep.  On error nothing was sent,
+ *	and the core puts the pages back into the balloon.
  * @migrate: @newpage replaces the isolated @oldpage.  Tell the host, so
  *	that it never discards a page the guest uses.  Return 0, or -EAGAIN
  *	when the host cannot be told now.  Must not sleep for %MIGRATE_ASYNC.
+ * @flush: wait until the host acknowledged everything sent so far; called
+ *	at the end of every resize.  May sleep.  An error is the resize's.
  * @changed: the balloon size changed (for example to update a host's view).
- *	Called without core locks held; may sleep.
+ *	Called after @flush, without core locks held; may sleep.
+ *
+ * @inflate may also return before the host acknowledged (several buffers
+ * in flight): the pages then enter the balloon at once.  The front-end
+ * must make sure that a deflate or migration of such a page reaches the
+ * host only after its inflate was acknowledged.
  */
 struct pvb_frontend_ops {
 	int (*inflate)(struct pvb_balloon *b, struct list_head *pages,
@@ -48,6 +64,7 @@ struct pvb_frontend_ops {
 		       unsigned long n);
 	int (*migrate)(struct pvb_balloon *b, struct page *newpage,
 		       struct page *oldpage, enum migrate_mode mode);
+	int (*flush)(struct pvb_balloon *b);
 	void (*changed)(struct pvb_balloon *b);
 };
 
@@ -59,6 +76,7 @@ struct pvb_stats {
 	atomic_long_t migrate_eagain;	/* migrations refused with -EAGAIN */
 	atomic_long_t alloc_failed;	/* allocations that returned NULL */
 	atomic_long_t reserve_stops;	/* inflates stopped at the reserve */
+	atomic_long_t huge_blocks;	/* 2 MiB blocks inflated whole */
 	/* Last completed inflate/deflate: pages and nanoseconds. */
 	atomic64_t last_inflate_pages, last_inflate_ns;
 	atomic64_t last_deflate_pages, last_deflate_ns;
@@ -74,6 +92,9 @@ struct pvb_stats {
  * @target_seq: bumped by every target change, so a front-end can tell
  *	whether someone wrote the target after it did
  * @gfp: allocation flags of ballooned pages
+ * @gfp_huge: the same for whole 2 MiB blocks, which are taken only when
+ *	free: no reclaim, no compaction, no kswapd
+ * @huge: inflate whole free 2 MiB blocks first (module parameter)
  * @movable: pages are movable (registered with the migration backend)
  * @migration: 0 makes isolation refuse our pages (a test control)
  * @adjust_memtotal: MemTotal follows the balloon
@@ -87,6 +108,8 @@ struct pvb_balloon {
 	unsigned long target;
 	unsigned long target_seq;
 	gfp_t gfp;
+	gfp_t gfp_huge;
+	bool huge;
 	bool movable;
 	bool migration;
 	bool adjust_memtotal;
@@ -98,7 +121,7 @@ struct pvb_balloon {
 };
 
 void pvb_balloon_init(struct pvb_balloon *b, bool movable, bool adjust_memtotal,
-		      unsigned long reserve);
+		      unsigned long reserve, bool huge);
 void pvb_balloon_destroy(struct pvb_balloon *b);
 
 int pvb_resize(struct pvb_balloon *b, long delta, unsigned long *moved);

@@ -90,20 +90,43 @@ static void pvb_free_list(struct list_head *pages)
  * killer.  So we also stop while MemAvailable (free plus reclaimable, less
  * the watermarks) is above b->reserve: the balloon may take page cache,
  * never the last of the guest's memory.
+ *
+ * Whole 2 MiB blocks first, while the guest has free ones (*@huge): one
+ * allocation instead of 512, and the host gets 512 contiguous PFNs in one
+ * buffer, so it can drop a whole huge page of its own (hugetlbfs, THP)
+ * instead of splitting it.  The block is split into 4 KiB pages that stay
+ * individually movable, so compaction can still take it apart when the
+ * guest wants huge pages of its own.  When no free block is left, *@huge
+ * is cleared and the rest of this operation uses 4 KiB pages: asking again
+ * would only fail again, and reclaim or compaction for a balloon block
+ * would cost the guest more than it saves the host.
  */
 static unsigned long pvb_alloc_batch(struct pvb_balloon *b,
 				     struct list_head *batch,
-				     unsigned long want)
+				     unsigned long want, bool *huge)
 {
 	long avail = si_mem_available();
-	unsigned long k;
+	unsigned long k = 0, i;
 
 	if (avail < 0 || (unsigned long)avail <= b->reserve) {
 		atomic_long_inc(&b->stats.reserve_stops);
 		return 0;
 	}
 	want = min_t(unsigned long, want, avail - b->reserve);
-	for (k = 0; k < want; k++) {
+	while (*huge && want - k >= PVB_HUGE_PAGES) {
+		struct page *page = alloc_pages(b->gfp_huge, PVB_HUGE_ORDER);
+
+		if (!page) {
+			*huge = false;
+			break;
+		}
+		split_page(page, PVB_HUGE_ORDER);
+		for (i = 0; i < PVB_HUGE_PAGES; i++)
+			list_add_tail(&page[i].lru, batch);
+		k += PVB_HUGE_PAGES;
+		atomic_long_inc(&b->stats.huge_blocks);
+	}
+	for (; k < want; k++) {
 		struct page *page = alloc_page(b->gfp);
 
 		if (!page) {
@@ -129,6 +152,7 @@ static int pvb_do_inflate(struct pvb_balloon *b, unsigned long n,
 			  unsigned long *done)
 {
 	ktime_t start = ktime_get();
+	bool huge = READ_ONCE(b->huge);
 	unsigned long got = 0;
 	LIST_HEAD(batch);
 	int rc = 0;
@@ -142,7 +166,7 @@ static int pvb_do_inflate(struct pvb_balloon *b, unsigned long n,
 			rc = -EINTR;
 			break;
 		}
-		k = pvb_alloc_batch(b, &batch, want);
+		k = pvb_alloc_batch(b, &batch, want, &huge);
 		if (k && b->fe && b->fe->inflate) {
 			rc = b->fe->inflate(b, &batch, k);
 			if (rc == -ETIMEDOUT) {
@@ -230,6 +254,26 @@ static int pvb_do_deflate(struct pvb_balloon *b, unsigned long n,
 	return rc;
 }
 
+/*
+ * Caller holds op_lock and fe_sem for reading.  The end of a resize: wait
+ * for the host to acknowledge what is in flight, then let the front-end
+ * publish the new size.  Returns the resize's result.
+ */
+static int pvb_fe_finish(struct pvb_balloon *b, int rc, unsigned long done)
+{
+	if (!b->fe)
+		return rc;
+	if (b->fe->flush) {
+		int err = b->fe->flush(b);
+
+		if (!rc)
+			rc = err;
+	}
+	if (done && b->fe->changed)
+		b->fe->changed(b);
+	return rc;
+}
+
 /* Caller holds op_lock.  Moves the balloon to b->target. */
 static int pvb_converge(struct pvb_balloon *b, unsigned long *moved)
 {
@@ -242,10 +286,9 @@ static int pvb_converge(struct pvb_balloon *b, unsigned long *moved)
 		rc = pvb_do_inflate(b, b->target - cur, &done);
 	else if (b->target < cur)
 		rc = pvb_do_deflate(b, cur - b->target, &done, true);
+	rc = pvb_fe_finish(b, rc, done);
 	if (rc)
 		b->target = pvb_pages(b);
-	if (done && b->fe && b->fe->changed)
-		b->fe->changed(b);
 	up_read(&b->fe_sem);
 	if (moved)
 		*moved = done;
@@ -332,10 +375,9 @@ int pvb_shrink(struct pvb_balloon *b, unsigned long n, unsigned long *done)
 	mutex_lock(&b->op_lock);
 	down_read(&b->fe_sem);
 	rc = pvb_do_deflate(b, min(n, pvb_pages(b)), done, false);
+	rc = pvb_fe_finish(b, rc, *done);
 	b->target = pvb_pages(b);
 	b->target_seq++;
-	if (*done && b->fe && b->fe->changed)
-		b->fe->changed(b);
 	up_read(&b->fe_sem);
 	mutex_unlock(&b->op_lock);
 	return rc;
@@ -416,9 +458,10 @@ void pvb_frontend_detach(struct pvb_balloon *b)
  * @movable: allocate movable pages and let compaction migrate them
  * @adjust_memtotal: MemTotal follows the balloon
  * @reserve: pages of MemAvailable that inflation never takes
+ * @huge: inflate whole free 2 MiB blocks first
  */
 void pvb_balloon_init(struct pvb_balloon *b, bool movable,
-		      bool adjust_memtotal, unsigned long reserve)
+		      bool adjust_memtotal, unsigned long reserve, bool huge)
 {
 	memset(b, 0, sizeof(*b));
 	mutex_init(&b->op_lock);
@@ -428,6 +471,8 @@ void pvb_balloon_init(struct pvb_balloon *b, bool movable,
 	b->reserve = reserve;
 	b->gfp = (movable ? GFP_HIGHUSER_MOVABLE : GFP_HIGHUSER) |
 		 __GFP_NOMEMALLOC | __GFP_NORETRY | __GFP_NOWARN;
+	b->gfp_huge = b->gfp & ~__GFP_RECLAIM;
+	b->huge = huge;
 	pvb_mig_init(&b->mig, &pvb_hooks, movable, adjust_memtotal);
 	pvb_set_migration(b, true);
 }
@@ -449,6 +494,7 @@ void pvb_balloon_destroy(struct pvb_balloon *b)
 	if (left) {
 		down_read(&b->fe_sem);
 		pvb_do_deflate(b, left, &done, false);
+		pvb_fe_finish(b, 0, done);
 		up_read(&b->fe_sem);
 		pr_info("unload: returned %lu pages (%lu MiB) to the guest\n",
 			done, done >> (20 - PAGE_SHIFT));

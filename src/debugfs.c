@@ -256,6 +256,7 @@ static int pvb_stats_show(struct seq_file *m, void *v)
 	seq_printf(m, "reserve_stops: %lu\n",
 		   atomic_long_read(&s->reserve_stops));
 	seq_printf(m, "reserve: %lu\n", b->reserve);
+	seq_printf(m, "huge_blocks: %lu\n", atomic_long_read(&s->huge_blocks));
 	seq_printf(m, "last_inflate_pages: %llu\n", ip);
 	seq_printf(m, "last_inflate_us: %llu\n", div_u64(in, NSEC_PER_USEC));
 	seq_printf(m, "last_inflate_mib_s: %llu\n", pvb_mib_s(ip, in));

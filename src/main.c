@@ -29,6 +29,29 @@ module_param(adjust_memtotal, bool, 0444);
 MODULE_PARM_DESC(adjust_memtotal,
 		 "MemTotal follows the balloon, as with the in-tree driver (default 1)");
 
+/*
+ * Whole free 2 MiB blocks first.  Changeable at run time; the balloon reads
+ * it at the start of each inflate.
+ */
+static bool huge_blocks = true;
+
+static int pvb_huge_set(const char *val, const struct kernel_param *kp)
+{
+	int rc = param_set_bool(val, kp);
+
+	if (!rc)
+		WRITE_ONCE(pvb_the_balloon.huge, huge_blocks);
+	return rc;
+}
+
+static const struct kernel_param_ops pvb_huge_ops = {
+	.set = pvb_huge_set,
+	.get = param_get_bool,
+};
+module_param_cb(huge_blocks, &pvb_huge_ops, &huge_blocks, 0644);
+MODULE_PARM_DESC(huge_blocks,
+		 "Inflate whole free 2 MiB blocks (split into movable 4 KiB pages) before single pages, so that the host can free whole huge pages (default 1)");
+
 static unsigned int reserve_mb;
 module_param(reserve_mb, uint, 0444);
 MODULE_PARM_DESC(reserve_mb,
@@ -95,7 +118,7 @@ static int __init pvb_init(void)
 
 	if (!reserve_mb)
 		reserve = max(totalram_pages() / 64, 16UL << (20 - PAGE_SHIFT));
-	pvb_balloon_init(b, movable, adjust_memtotal, reserve);
+	pvb_balloon_init(b, movable, adjust_memtotal, reserve, huge_blocks);
 	rc = pvb_debugfs_init(b);
 	if (rc) {
 		pr_err("cannot create /sys/kernel/debug/%s (error %d); is debugfs enabled?\n",
@@ -108,9 +131,10 @@ static int __init pvb_init(void)
 		pvb_debugfs_exit();
 		return rc;
 	}
-	pr_info("pvballoon %s loaded: migration backend %s, %s pages, MemTotal %s, reserve %lu MiB\n",
+	pr_info("pvballoon %s loaded: migration backend %s, %s pages%s, MemTotal %s, reserve %lu MiB\n",
 		PVB_VERSION, pvb_mig_backend_name,
 		movable ? "movable" : "unmovable",
+		huge_blocks ? " (2 MiB blocks first)" : "",
 		adjust_memtotal ? "follows the balloon" : "fixed",
 		reserve >> (20 - PAGE_SHIFT));
 	return 0;

@@ -56,12 +56,38 @@ static DEFINE_SPINLOCK(pvb_lock);
 
 static const struct movable_operations pvb_mops;
 
-/* Kernel-visible accounting of one page entering (+1) or leaving (-1). */
-static void pvb_mig_account(struct pvb_mig *m, struct page *page, int delta)
+/*
+ * Kernel-visible accounting of @n pages of @page's zone entering (@n > 0)
+ * or leaving (@n < 0) the balloon.
+ */
+static void pvb_mig_account(struct pvb_mig *m, struct page *page, long n)
 {
 	if (m->adjust_managed)
-		adjust_managed_page_count(page, -delta);
-	pvb_mod_balloon_pages(page, delta);
+		adjust_managed_page_count(page, -n);
+	pvb_mod_balloon_pages(page, n);
+}
+
+/*
+ * The same for a list: one call per run of pages of one zone rather than
+ * one per page (two atomics on shared counters each).
+ */
+static void pvb_mig_account_list(struct pvb_mig *m, struct list_head *pages,
+				 int sign)
+{
+	struct page *page, *first = NULL;
+	long run = 0;
+
+	list_for_each_entry(page, pages, lru) {
+		if (run && page_zone(page) != page_zone(first)) {
+			pvb_mig_account(m, first, sign * run);
+			run = 0;
+		}
+		if (!run)
+			first = page;
+		run++;
+	}
+	if (run)
+		pvb_mig_account(m, first, sign * run);
 }
 
 /**
@@ -86,9 +112,9 @@ void pvb_mig_enqueue(struct pvb_mig *m, struct list_head *pages)
 			__SetPageMovable(page, &pvb_mops);
 			unlock_page(page);
 		}
-		pvb_mig_account(m, page, 1);
 		n++;
 	}
+	pvb_mig_account_list(m, pages, 1);
 
 	spin_lock_irqsave(&pvb_lock, flags);
 	list_for_each_entry(page, pages, lru)
@@ -143,8 +169,8 @@ unsigned long pvb_mig_dequeue(struct pvb_mig *m, struct list_head *pages,
 			unlock_page(page);
 		}
 		__ClearPageOffline(page);
-		pvb_mig_account(m, page, -1);
 	}
+	pvb_mig_account_list(m, &taken, -1);
 	count_vm_events(BALLOON_DEFLATE, got);
 	list_splice_tail(&taken, pages);
 	return got;

@@ -64,12 +64,20 @@ enum {
 	PVB_VQ_MAX
 };
 
+/*
+ * Buffers per queue that may be with the host at once.  The host works on
+ * one while we fill the next; QEMU's queues have 128 descriptors and a
+ * buffer takes one.
+ */
+#define PVB_VBUFS	4
+
 /* One PFN buffer: owned by the device from add to ack. */
 struct pvb_vbuf {
 	bool busy;
 	unsigned int n;
-	struct page *hold;	/* freed when the host acknowledges */
-	__virtio32 pfns[];
+	struct page *hold_page;	/* a migrated page, freed on the ack */
+	struct list_head hold;	/* deflated pages, freed on the ack */
+	__virtio32 *pfns;
 };
 
 /*
@@ -82,7 +90,7 @@ struct pvb_virtio {
 	struct virtqueue *vqs[PVB_VQ_MAX];
 	struct mutex lock;
 	wait_queue_head_t acked;
-	struct pvb_vbuf *infl, *defl;		/* inflate/deflate batches */
+	struct pvb_vbuf *infl[PVB_VBUFS], *defl[PVB_VBUFS];
 	struct pvb_vbuf *mig_infl, *mig_defl;	/* one migration */
 	bool broken;
 	bool dead;		/* reset: deflates need not tell the host */
@@ -104,8 +112,25 @@ struct pvb_virtio {
 
 static struct pvb_vbuf *pvb_vbuf_alloc(unsigned int npfns)
 {
-	return kzalloc(sizeof(struct pvb_vbuf) + npfns * sizeof(__virtio32),
-		       GFP_KERNEL);
+	struct pvb_vbuf *vb = kzalloc(sizeof(*vb), GFP_KERNEL);
+
+	if (!vb)
+		return NULL;
+	/* Separate, so that 4096 PFNs take 16 KiB and not 32. */
+	vb->pfns = kcalloc(npfns, sizeof(vb->pfns[0]), GFP_KERNEL);
+	if (!vb->pfns) {
+		kfree(vb);
+		return NULL;
+	}
+	INIT_LIST_HEAD(&vb->hold);
+	return vb;
+}
+
+static void pvb_vbuf_free(struct pvb_vbuf *vb)
+{
+	if (vb)
+		kfree(vb->pfns);
+	kfree(vb);
 }
 
 static bool pvb_has(struct pvb_virtio *pv, unsigned int bit)
@@ -121,8 +146,25 @@ static void pvb_vq_ack(struct virtqueue *vq)
 	struct pvb_virtio *pv = vq->vdev->priv;
 
 	wake_up_all(&pv->acked);
-	if (vq == pv->vqs[PVB_VQ_DEFLATE] && READ_ONCE(pv->mig_defl->busy))
+	/* Deflated and migrated pages wait for this to be freed. */
+	if (vq == pv->vqs[PVB_VQ_DEFLATE])
 		schedule_work(&pv->reap_work);
+}
+
+/* The host is done with @vb: free what waited for it. */
+static void pvb_vbuf_done(struct pvb_vbuf *vb)
+{
+	struct page *page, *tmp;
+
+	if (vb->hold_page) {
+		put_page(vb->hold_page);
+		vb->hold_page = NULL;
+	}
+	list_for_each_entry_safe(page, tmp, &vb->hold, lru) {
+		list_del(&page->lru);
+		put_page(page);
+	}
+	WRITE_ONCE(vb->busy, false);
 }
 
 /* Caller holds pv->lock.  Collect what the host acknowledged. */
@@ -134,15 +176,9 @@ static void pvb_reap(struct pvb_virtio *pv)
 
 	if (pv->broken || pv->dead)
 		return;
-	for (i = 0; i < ARRAY_SIZE(qs); i++) {
-		while ((vb = virtqueue_get_buf(pv->vqs[qs[i]], &len))) {
-			if (vb->hold) {
-				put_page(vb->hold);
-				vb->hold = NULL;
-			}
-			WRITE_ONCE(vb->busy, false);
-		}
-	}
+	for (i = 0; i < ARRAY_SIZE(qs); i++)
+		while ((vb = virtqueue_get_buf(pv->vqs[qs[i]], &len)))
+			pvb_vbuf_done(vb);
 }
 
 static void pvb_reap_work(struct work_struct *work)
@@ -183,6 +219,55 @@ static int pvb_wait_buf(struct pvb_virtio *pv, struct pvb_vbuf *vb,
 	return 0;
 }
 
+/* Caller holds pv->lock.  Wait for every buffer of @bufs. */
+static int pvb_wait_all(struct pvb_virtio *pv, struct pvb_vbuf **bufs,
+			const char *what)
+{
+	unsigned int i;
+	int err;
+
+	for (i = 0; i < PVB_VBUFS; i++) {
+		err = pvb_wait_buf(pv, bufs[i], what);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static struct pvb_vbuf *pvb_idle_buf(struct pvb_vbuf **bufs)
+{
+	unsigned int i;
+
+	for (i = 0; i < PVB_VBUFS; i++)
+		if (!READ_ONCE(bufs[i]->busy))
+			return bufs[i];
+	return NULL;
+}
+
+/*
+ * Caller holds pv->lock.  A free buffer of @bufs, waiting for the host to
+ * return one if all are out; an ERR_PTR as pvb_wait_buf() on failure.
+ */
+static struct pvb_vbuf *pvb_get_buf(struct pvb_virtio *pv,
+				    struct pvb_vbuf **bufs, const char *what)
+{
+	struct pvb_vbuf *vb;
+
+	pvb_reap(pv);
+	vb = pvb_idle_buf(bufs);
+	if (vb)
+		return vb;
+	if (pv->broken)
+		return ERR_PTR(-EIO);
+	if (!wait_event_timeout(pv->acked,
+				({ pvb_reap(pv); (vb = pvb_idle_buf(bufs)); }),
+				PVB_HOST_TIMEOUT)) {
+		pvb_declare_broken(pv, what);
+		return ERR_PTR(-ETIMEDOUT);
+	}
+	return vb;
+}
+
 /* Caller holds pv->lock and made sure @vb is free.  Queue and kick. */
 static int pvb_send(struct pvb_virtio *pv, int q, struct pvb_vbuf *vb)
 {
@@ -213,52 +298,93 @@ static void pvb_fill_pfns(struct pvb_virtio *pv, struct pvb_vbuf *vb,
 		vb->pfns[vb->n++] = cpu_to_virtio32(pv->vdev, page_to_pfn(page));
 }
 
-/* Send @pages on queue @q through buffer @vb and wait for the ack. */
-static int pvb_tell(struct pvb_virtio *pv, int q, struct pvb_vbuf *vb,
-		    struct list_head *pages, const char *what)
+/* Caller holds pv->lock.  Every inflate the host has not acknowledged. */
+static int pvb_wait_inflates(struct pvb_virtio *pv)
 {
-	int err;
+	int err = pvb_wait_all(pv, pv->infl, "an inflate");
 
-	mutex_lock(&pv->lock);
-	err = pv->broken ? -EIO : pvb_wait_buf(pv, vb, what);
-	/* A deflate must never overtake the inflate of the same page. */
-	if (!err && q == PVB_VQ_DEFLATE)
-		err = pvb_wait_buf(pv, pv->mig_infl, "a migration inflate");
-	if (err == -ETIMEDOUT)
-		err = -EIO;	/* nothing of @pages was sent */
-	if (!err) {
-		pvb_fill_pfns(pv, vb, pages);
-		err = pvb_send(pv, q, vb);
-	}
-	if (!err)
-		err = pvb_wait_buf(pv, vb, what);
-	mutex_unlock(&pv->lock);
-	return err;
+	return err ?: pvb_wait_buf(pv, pv->mig_infl, "a migration inflate");
 }
 
 /* ---------------------------------------------------- core front-end ops */
 
 /*
- * -ETIMEDOUT: the host holds the PFNs and may still discard the pages, so
- * the core keeps them in the balloon.
+ * Send and return: the pages enter the balloon while the host works on
+ * them, and the next batch is allocated meanwhile.  Nothing can deflate
+ * or migrate them before the host acknowledged (pvb_wait_inflates()).
  */
 static int pvb_fe_inflate(struct pvb_balloon *b, struct list_head *pages,
 			  unsigned long n)
 {
 	struct pvb_virtio *pv = b->fe_priv;
+	struct pvb_vbuf *vb;
+	int err = -EIO;
 
-	return pvb_tell(pv, PVB_VQ_INFLATE, pv->infl, pages, "an inflate");
+	if (WARN_ON_ONCE(n > PVB_BATCH_PAGES))
+		return -EINVAL;
+	mutex_lock(&pv->lock);
+	if (pv->broken)
+		goto out;
+	vb = pvb_get_buf(pv, pv->infl, "an inflate");
+	if (IS_ERR(vb))
+		goto out;	/* nothing of @pages was sent */
+	pvb_fill_pfns(pv, vb, pages);
+	err = pvb_send(pv, PVB_VQ_INFLATE, vb);
+out:
+	mutex_unlock(&pv->lock);
+	return err;
 }
 
+/*
+ * Send and return: the pages are freed when the host acknowledges (or at a
+ * reset), never before - MUST_TELL_HOST.
+ */
 static int pvb_fe_deflate(struct pvb_balloon *b, struct list_head *pages,
 			  unsigned long n)
 {
 	struct pvb_virtio *pv = b->fe_priv;
+	struct pvb_vbuf *vb;
+	int err = -EIO;
 
 	/* After a reset the host forgot the balloon: nothing to tell. */
 	if (READ_ONCE(pv->dead))
 		return 0;
-	return pvb_tell(pv, PVB_VQ_DEFLATE, pv->defl, pages, "a deflate");
+	if (WARN_ON_ONCE(n > PVB_BATCH_PAGES))
+		return -EINVAL;
+	mutex_lock(&pv->lock);
+	if (pv->broken)
+		goto out;
+	/* A deflate must never overtake the inflate of the same page. */
+	if (pvb_wait_inflates(pv))
+		goto out;
+	vb = pvb_get_buf(pv, pv->defl, "a deflate");
+	if (IS_ERR(vb))
+		goto out;
+	pvb_fill_pfns(pv, vb, pages);
+	list_splice_init(pages, &vb->hold);
+	err = pvb_send(pv, PVB_VQ_DEFLATE, vb);
+	if (err)
+		list_splice_init(&vb->hold, pages);
+out:
+	mutex_unlock(&pv->lock);
+	return err;
+}
+
+/* The end of a resize: everything sent is acknowledged, deflated pages freed. */
+static int pvb_fe_flush(struct pvb_balloon *b)
+{
+	struct pvb_virtio *pv = b->fe_priv;
+	int err;
+
+	if (READ_ONCE(pv->dead))
+		return 0;
+	mutex_lock(&pv->lock);
+	err = pvb_wait_inflates(pv);
+	if (!err)
+		err = pvb_wait_all(pv, pv->defl, "a deflate");
+	mutex_unlock(&pv->lock);
+	/* The host has them and may still discard them: they stay ours. */
+	return err ? -EIO : 0;
 }
 
 static int pvb_fe_migrate(struct pvb_balloon *b, struct page *newpage,
@@ -266,6 +392,7 @@ static int pvb_fe_migrate(struct pvb_balloon *b, struct page *newpage,
 {
 	struct pvb_virtio *pv = b->fe_priv;
 	int rc = -EAGAIN;
+	unsigned int i;
 
 	/*
 	 * Never wait for the lock: an inflate holding it may be what
@@ -276,6 +403,11 @@ static int pvb_fe_migrate(struct pvb_balloon *b, struct page *newpage,
 	if (pv->broken || pv->dead || READ_ONCE(pv->stop))
 		goto out;
 	pvb_reap(pv);
+	/* The old page's inflate must be acknowledged before its deflate. */
+	for (i = 0; i < PVB_VBUFS; i++)
+		if (pv->infl[i]->busy &&
+		    (mode == MIGRATE_ASYNC || pvb_wait_buf(pv, pv->infl[i], "an inflate")))
+			goto out;
 	if (pv->mig_infl->busy || pv->mig_defl->busy) {
 		if (mode == MIGRATE_ASYNC ||
 		    pvb_wait_buf(pv, pv->mig_infl, "a migration inflate") ||
@@ -292,7 +424,7 @@ static int pvb_fe_migrate(struct pvb_balloon *b, struct page *newpage,
 	pv->mig_defl->n = 1;
 	pv->mig_defl->pfns[0] = cpu_to_virtio32(pv->vdev, page_to_pfn(oldpage));
 	get_page(oldpage);
-	pv->mig_defl->hold = oldpage;
+	pv->mig_defl->hold_page = oldpage;
 	if (pvb_send(pv, PVB_VQ_INFLATE, pv->mig_infl) ||
 	    pvb_send(pv, PVB_VQ_DEFLATE, pv->mig_defl)) {
 		/* Cannot happen with free descriptors; be safe anyway. */
@@ -321,6 +453,7 @@ static const struct pvb_frontend_ops pvb_virtio_ops = {
 	.inflate = pvb_fe_inflate,
 	.deflate = pvb_fe_deflate,
 	.migrate = pvb_fe_migrate,
+	.flush = pvb_fe_flush,
 	.changed = pvb_fe_changed,
 };
 
@@ -502,21 +635,24 @@ static void pvb_halt(struct pvb_virtio *pv)
  */
 static void pvb_reset(struct pvb_virtio *pv)
 {
-	struct pvb_vbuf *bufs[] = { pv->infl, pv->defl, pv->mig_infl, pv->mig_defl };
-	unsigned int i;
+	struct pvb_vbuf *bufs[2 * PVB_VBUFS + 2];
+	unsigned int i, n = 0;
+
+	for (i = 0; i < PVB_VBUFS; i++) {
+		bufs[n++] = pv->infl[i];
+		bufs[n++] = pv->defl[i];
+	}
+	bufs[n++] = pv->mig_infl;
+	bufs[n++] = pv->mig_defl;
 
 	mutex_lock(&pv->lock);
-	for (i = 0; i < ARRAY_SIZE(bufs); i++)
+	for (i = 0; i < n; i++)
 		pvb_wait_buf(pv, bufs[i], "a buffer at reset");
 	virtio_reset_device(pv->vdev);
 	WRITE_ONCE(pv->dead, true);
 	wake_up_all(&pv->acked);
-	for (i = 0; i < ARRAY_SIZE(bufs); i++) {
-		if (bufs[i]->hold)
-			put_page(bufs[i]->hold);
-		bufs[i]->hold = NULL;
-		bufs[i]->busy = false;
-	}
+	for (i = 0; i < n; i++)
+		pvb_vbuf_done(bufs[i]);
 	mutex_unlock(&pv->lock);
 	cancel_work_sync(&pv->reap_work);
 	pv->vdev->config->del_vqs(pv->vdev);
@@ -524,10 +660,14 @@ static void pvb_reset(struct pvb_virtio *pv)
 
 static void pvb_free(struct pvb_virtio *pv)
 {
-	kfree(pv->infl);
-	kfree(pv->defl);
-	kfree(pv->mig_infl);
-	kfree(pv->mig_defl);
+	unsigned int i;
+
+	for (i = 0; i < PVB_VBUFS; i++) {
+		pvb_vbuf_free(pv->infl[i]);
+		pvb_vbuf_free(pv->defl[i]);
+	}
+	pvb_vbuf_free(pv->mig_infl);
+	pvb_vbuf_free(pv->mig_defl);
 	kfree(pv);
 }
 
@@ -535,6 +675,7 @@ static int pvb_probe(struct virtio_device *vdev)
 {
 	struct pvb_balloon *b = &pvb_the_balloon;
 	struct pvb_virtio *pv;
+	unsigned int i;
 	int err;
 
 	if (!vdev->config->get) {
@@ -544,14 +685,17 @@ static int pvb_probe(struct virtio_device *vdev)
 	pv = kzalloc(sizeof(*pv), GFP_KERNEL);
 	if (!pv)
 		return -ENOMEM;
-	pv->infl = pvb_vbuf_alloc(PVB_BATCH_PAGES);
-	pv->defl = pvb_vbuf_alloc(PVB_BATCH_PAGES);
+	err = -ENOMEM;
+	for (i = 0; i < PVB_VBUFS; i++) {
+		pv->infl[i] = pvb_vbuf_alloc(PVB_BATCH_PAGES);
+		pv->defl[i] = pvb_vbuf_alloc(PVB_BATCH_PAGES);
+		if (!pv->infl[i] || !pv->defl[i])
+			goto out_free;
+	}
 	pv->mig_infl = pvb_vbuf_alloc(1);
 	pv->mig_defl = pvb_vbuf_alloc(1);
-	if (!pv->infl || !pv->defl || !pv->mig_infl || !pv->mig_defl) {
-		err = -ENOMEM;
+	if (!pv->mig_infl || !pv->mig_defl)
 		goto out_free;
-	}
 	pv->vdev = vdev;
 	pv->b = b;
 	vdev->priv = pv;
