@@ -6,6 +6,9 @@ with pvballoon and with the in-tree virtio_balloon on the same kernel and
 QEMU: a check that cannot tell the two apart measures the device, and a
 check that fails for in-tree is checking the wrong thing.
 """
+import fcntl
+import os
+import subprocess
 import time
 
 from harness.errors import Skip, TestFailure
@@ -356,3 +359,73 @@ def virtio_unresponsive_host(ctx):
             ctx.check(vm.meminfo()["MemTotal"] >= tot + 64 * 1024, "MemTotal not restored")
             _, out = touch_most(vm)
             ctx.check("0 bad pages" in out, out)
+
+
+# ------------------------------------------------------- hugetlbfs host
+HUGETLBFS = "/dev/hugepages"
+
+
+def reserve_host_huge_pages(n):
+    """Make sure the host has @n free 2 MiB huge pages and a hugetlbfs
+    mount; False if it cannot (fragmented host memory).  Never shrinks the
+    pool: guests of other targets may be using it."""
+    with open("/tmp/pvballoon-hugetlbfs.lock", "w") as lk:
+        fcntl.flock(lk, fcntl.LOCK_EX)
+        if not os.path.ismount(HUGETLBFS):
+            os.makedirs(HUGETLBFS, exist_ok=True)
+            subprocess.run(["mount", "-t", "hugetlbfs", "none", HUGETLBFS], check=True)
+        free = host_meminfo("HugePages_Free")
+        if free < n:
+            with open("/proc/sys/vm/nr_hugepages") as f:
+                total = int(f.read())
+            with open("/proc/sys/vm/nr_hugepages", "w") as f:
+                f.write(str(total + n - free))
+        return host_meminfo("HugePages_Free") >= n
+
+
+def host_meminfo(key):
+    with open("/proc/meminfo") as f:
+        for ln in f:
+            if ln.startswith(key + ":"):
+                return int(ln.split()[1])
+    return 0
+
+
+@test("virtio_hugetlbfs", cost=2)
+def virtio_hugetlbfs(ctx):
+    """Guest RAM in a shared file on host hugetlbfs: a host huge page is
+    freed only when all 512 of its 4 KiB pages arrive in one buffer.  The
+    file's allocated size is this guest's alone, whatever else runs."""
+    freed = {}
+    for driver in DRIVERS:
+        with ctx.step(driver + "/host_huge_pages_freed"):
+            if not reserve_host_huge_pages(GUEST // (2 * MIB) + 8):
+                raise Skip("the host cannot reserve %d huge pages" % (GUEST // (2 * MIB) + 8))
+            path = os.path.join(HUGETLBFS, "pvb-%d-%s-%s" % (os.getpid(), ctx.target.name, driver))
+            mem = ["-object", "memory-backend-file,id=ram0,size=%d,mem-path=%s,share=on"
+                   % (GUEST, path), "-machine", "memory-backend=ram0"]
+            try:
+                with ctx.vm("hugetlbfs-" + driver, intree=True, mem="1G", balloon={},
+                            extra_qemu=mem) as vm:
+                    load(vm, driver)
+                    touch_most(vm)
+                    b0 = os.stat(path).st_blocks * 512
+                    set_balloon(ctx, vm, GUEST - 256 * MIB)
+                    b1 = os.stat(path).st_blocks * 512
+                    freed[driver] = (b0 - b1) / (256 * MIB)
+                    ctx.note("%s %s on hugetlbfs: inflating 256 MiB freed %d MiB of host huge pages"
+                             % (ctx.target.name, driver, (b0 - b1) // MIB))
+                    set_balloon(ctx, vm, GUEST)
+                    _, out = touch_most(vm)
+                    ctx.check("0 bad pages" in out, "guest memory after deflate: " + out)
+                    if driver == "pvballoon":
+                        # Generous: the balloon falls back to 4 KiB pages
+                        # when the guest has no free 2 MiB block.
+                        ctx.check(freed[driver] >= 0.5, "pvballoon freed %.0f%% of the inflated size"
+                                  % (100 * freed[driver]))
+            finally:
+                if os.path.exists(path):
+                    os.unlink(path)
+    with ctx.step("tells_the_drivers_apart"):
+        ctx.check(len(freed) == 2 and freed["pvballoon"] >= freed["virtio_balloon"] + 0.25,
+                  "pvballoon freed %s, in-tree %s" % (freed.get("pvballoon"), freed.get("virtio_balloon")))
