@@ -95,6 +95,7 @@ struct pvb_stats {
  * @gfp_huge: the same for whole 2 MiB blocks, which are taken only when
  *	free: no reclaim, no compaction, no kswapd
  * @huge: inflate whole free 2 MiB blocks first (module parameter)
+ * @huge_keep: pages of free 2 MiB blocks left to the guest's own huge pages
  * @movable: pages are movable (registered with the migration backend)
  * @migration: 0 makes isolation refuse our pages (a test control)
  * @adjust_memtotal: MemTotal follows the balloon
@@ -110,6 +111,7 @@ struct pvb_balloon {
 	gfp_t gfp;
 	gfp_t gfp_huge;
 	bool huge;
+	unsigned long huge_keep;
 	bool movable;
 	bool migration;
 	bool adjust_memtotal;
@@ -121,7 +123,7 @@ struct pvb_balloon {
 };
 
 void pvb_balloon_init(struct pvb_balloon *b, bool movable, bool adjust_memtotal,
-		      unsigned long reserve, bool huge);
+		      unsigned long reserve, bool huge, unsigned long huge_keep);
 void pvb_balloon_destroy(struct pvb_balloon *b);
 
 int pvb_resize(struct pvb_balloon *b, long delta, unsigned long *moved);

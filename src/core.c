@@ -12,6 +12,8 @@
 #include <linux/gfp.h>
 #include <linux/ktime.h>
 #include <linux/mm.h>
+#include <linux/mmzone.h>
+#include <linux/nodemask.h>
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
 
@@ -80,6 +82,32 @@ static void pvb_free_list(struct list_head *pages)
 }
 
 /*
+ * Free 2 MiB blocks the guest can spare for the balloon: those beyond
+ * b->huge_keep pages.  Read without the zone locks - a hint, not a count.
+ */
+static unsigned long pvb_surplus_blocks(struct pvb_balloon *b)
+{
+	unsigned long free = 0;
+	unsigned int o;
+	int nid, z;
+
+	for_each_online_node(nid) {
+		pg_data_t *pgdat = NODE_DATA(nid);
+
+		for (z = 0; z < MAX_NR_ZONES; z++) {
+			struct zone *zone = &pgdat->node_zones[z];
+
+			if (!populated_zone(zone))
+				continue;
+			/* ARRAY_SIZE: MAX_ORDER changed meaning in v6.4. */
+			for (o = PVB_HUGE_ORDER; o < ARRAY_SIZE(zone->free_area); o++)
+				free += data_race(zone->free_area[o].nr_free) << o;
+		}
+	}
+	return free > b->huge_keep ? (free - b->huge_keep) >> PVB_HUGE_ORDER : 0;
+}
+
+/*
  * Allocate up to @want pages onto @batch.  __GFP_NORETRY: one round of
  * reclaim at most and never the OOM killer; __GFP_NOMEMALLOC: never the
  * emergency reserves; __GFP_NOWARN: running dry is the expected way for a
@@ -100,22 +128,33 @@ static void pvb_free_list(struct list_head *pages)
  * is cleared and the rest of this operation uses 4 KiB pages: asking again
  * would only fail again, and reclaim or compaction for a balloon block
  * would cost the guest more than it saves the host.
+ *
+ * The guest's own huge pages (THP, hugetlbfs) come from the same free
+ * blocks, so the balloon takes blocks only from the surplus: it leaves
+ * b->huge_keep pages of them free, and below that takes 4 KiB pages, which
+ * the allocator serves from fragments first.
  */
 static unsigned long pvb_alloc_batch(struct pvb_balloon *b,
 				     struct list_head *batch,
 				     unsigned long want, bool *huge)
 {
 	long avail = si_mem_available();
-	unsigned long k = 0, i;
+	unsigned long k = 0, i, blocks = 0;
 
 	if (avail < 0 || (unsigned long)avail <= b->reserve) {
 		atomic_long_inc(&b->stats.reserve_stops);
 		return 0;
 	}
 	want = min_t(unsigned long, want, avail - b->reserve);
+	if (*huge)
+		blocks = pvb_surplus_blocks(b);
 	while (*huge && want - k >= PVB_HUGE_PAGES) {
-		struct page *page = alloc_pages(b->gfp_huge, PVB_HUGE_ORDER);
+		struct page *page = NULL;
 
+		if (blocks) {
+			page = alloc_pages(b->gfp_huge, PVB_HUGE_ORDER);
+			blocks--;
+		}
 		if (!page) {
 			*huge = false;
 			break;
@@ -459,9 +498,11 @@ void pvb_frontend_detach(struct pvb_balloon *b)
  * @adjust_memtotal: MemTotal follows the balloon
  * @reserve: pages of MemAvailable that inflation never takes
  * @huge: inflate whole free 2 MiB blocks first
+ * @huge_keep: pages of free 2 MiB blocks the balloon leaves to the guest
  */
 void pvb_balloon_init(struct pvb_balloon *b, bool movable,
-		      bool adjust_memtotal, unsigned long reserve, bool huge)
+		      bool adjust_memtotal, unsigned long reserve, bool huge,
+		      unsigned long huge_keep)
 {
 	memset(b, 0, sizeof(*b));
 	mutex_init(&b->op_lock);
@@ -473,6 +514,7 @@ void pvb_balloon_init(struct pvb_balloon *b, bool movable,
 		 __GFP_NOMEMALLOC | __GFP_NORETRY | __GFP_NOWARN;
 	b->gfp_huge = b->gfp & ~__GFP_RECLAIM;
 	b->huge = huge;
+	b->huge_keep = huge_keep;
 	pvb_mig_init(&b->mig, &pvb_hooks, movable, adjust_memtotal);
 	pvb_set_migration(b, true);
 }

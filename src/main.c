@@ -52,6 +52,11 @@ module_param_cb(huge_blocks, &pvb_huge_ops, &huge_blocks, 0644);
 MODULE_PARM_DESC(huge_blocks,
 		 "Inflate whole free 2 MiB blocks (split into movable 4 KiB pages) before single pages, so that the host can free whole huge pages (default 1)");
 
+static unsigned int huge_keep_mb;
+module_param(huge_keep_mb, uint, 0444);
+MODULE_PARM_DESC(huge_keep_mb,
+		 "Free 2 MiB blocks (MiB) that the balloon leaves to the guest's own huge pages before it takes 4 KiB pages instead (default 0: automatic, 1/8 of RAM)");
+
 static unsigned int reserve_mb;
 module_param(reserve_mb, uint, 0444);
 MODULE_PARM_DESC(reserve_mb,
@@ -115,10 +120,15 @@ static int __init pvb_init(void)
 	int rc;
 
 	unsigned long reserve = (unsigned long)reserve_mb << (20 - PAGE_SHIFT);
+	unsigned long huge_keep;
 
 	if (!reserve_mb)
 		reserve = max(totalram_pages() / 64, 16UL << (20 - PAGE_SHIFT));
-	pvb_balloon_init(b, movable, adjust_memtotal, reserve, huge_blocks);
+	huge_keep = (unsigned long)huge_keep_mb << (20 - PAGE_SHIFT);
+	if (!huge_keep_mb)
+		huge_keep = totalram_pages() / 8;
+	pvb_balloon_init(b, movable, adjust_memtotal, reserve, huge_blocks,
+			 huge_keep);
 	rc = pvb_debugfs_init(b);
 	if (rc) {
 		pr_err("cannot create /sys/kernel/debug/%s (error %d); is debugfs enabled?\n",
