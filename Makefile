@@ -10,6 +10,7 @@
 #                             modprobe.d snippet
 #   make check                the whole test suite in QEMU guests
 #   make demo                 boot a VM and show the balloon at work
+#   make bench                pvballoon against the in-tree virtio_balloon
 #
 # The kbuild side lives in Kbuild, so the build still works when DKMS
 # appends KERNELRELEASE= to the make command line.
@@ -19,7 +20,7 @@ KDIR ?= /lib/modules/$(KVER)/build
 SRC := $(CURDIR)
 CONFTEST := $(SRC)/generated/pvb_conftest.h
 
-.PHONY: all modules conftest install clean check demo deps
+.PHONY: all modules conftest install clean check demo bench deps
 
 all: modules
 
@@ -51,3 +52,7 @@ check:
 
 demo:
 	$(SRC)/scripts/demo
+
+bench:
+	$(SRC)/scripts/install-deps
+	$(SRC)/scripts/bench

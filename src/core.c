@@ -101,6 +101,7 @@ static unsigned long pvb_surplus_blocks(struct pvb_balloon *b)
 				continue;
 			/* ARRAY_SIZE: MAX_ORDER changed meaning in v6.4. */
 			for (o = PVB_HUGE_ORDER; o < ARRAY_SIZE(zone->free_area); o++)
+				/* Unlocked: a hint is not worth the zone lock. */
 				free += data_race(zone->free_area[o].nr_free) << o;
 		}
 	}

@@ -234,10 +234,12 @@ static int pvb_wait_all(struct pvb_virtio *pv, struct pvb_vbuf **bufs,
 	return 0;
 }
 
-static struct pvb_vbuf *pvb_idle_buf(struct pvb_vbuf **bufs)
+static struct pvb_vbuf *pvb_idle_buf(struct pvb_virtio *pv,
+				     struct pvb_vbuf **bufs)
 {
 	unsigned int i;
 
+	pvb_reap(pv);
 	for (i = 0; i < PVB_VBUFS; i++)
 		if (!READ_ONCE(bufs[i]->busy))
 			return bufs[i];
@@ -251,21 +253,18 @@ static struct pvb_vbuf *pvb_idle_buf(struct pvb_vbuf **bufs)
 static struct pvb_vbuf *pvb_get_buf(struct pvb_virtio *pv,
 				    struct pvb_vbuf **bufs, const char *what)
 {
-	struct pvb_vbuf *vb;
+	struct pvb_vbuf *vb = pvb_idle_buf(pv, bufs);
 
-	pvb_reap(pv);
-	vb = pvb_idle_buf(bufs);
 	if (vb)
 		return vb;
 	if (pv->broken)
 		return ERR_PTR(-EIO);
-	if (!wait_event_timeout(pv->acked,
-				({ pvb_reap(pv); (vb = pvb_idle_buf(bufs)); }),
+	if (!wait_event_timeout(pv->acked, pvb_idle_buf(pv, bufs),
 				PVB_HOST_TIMEOUT)) {
 		pvb_declare_broken(pv, what);
 		return ERR_PTR(-ETIMEDOUT);
 	}
-	return vb;
+	return pvb_idle_buf(pv, bufs);
 }
 
 /* Caller holds pv->lock and made sure @vb is free.  Queue and kick. */

@@ -4,9 +4,12 @@ block, then a request for huge pages across all free memory.
 
 One vCPU, so the holes the helper frees land on the free lists the balloon
 allocates from.  Variants, each on a fresh guest:
-  pvballoon            migration on (what users get)
+  pvballoon            4 KiB pages only (huge_blocks=0), so that the balloon
+                       pins the holes and compaction must move it
   pvballoon_nomig      the same allocation, isolation refused: the control
   virtio_balloon       the in-tree driver, inflated through QMP
+  pvballoon_blocks     the defaults (whole free 2 MiB blocks from the
+                       guest's surplus first): must do no worse than in-tree
   pvballoon_unmovable  movable=0 (6.12 only, for the figures)
 """
 import time
@@ -25,7 +28,10 @@ def scenario(ctx, variant):
         if intree:
             vm.sh("insmod /modules/virtio_balloon.ko")
         else:
-            vm.sh("insmod /modules/pvballoon.ko%s" % (" movable=0" if variant.endswith("unmovable") else ""))
+            params = "" if variant == "pvballoon_blocks" else " huge_blocks=0"
+            if variant.endswith("unmovable"):
+                params += " movable=0"
+            vm.sh("insmod /modules/pvballoon.ko" + params)
             if variant.endswith("nomig"):
                 vm.sh("echo 0 > %s/migration" % D)
         v0 = vm.vmstat()
@@ -73,7 +79,7 @@ def scenario(ctx, variant):
 @test("fragmentation", cost=8)
 def fragmentation(ctx):
     r = {}
-    for variant in ("pvballoon", "pvballoon_nomig", "virtio_balloon"):
+    for variant in ("pvballoon", "pvballoon_nomig", "virtio_balloon", "pvballoon_blocks"):
         with ctx.step(variant):
             r[variant] = scenario(ctx, variant)
     if ctx.target.name == "6.12":
@@ -98,3 +104,8 @@ def fragmentation(ctx):
         ctx.check(pvb[1] >= pvb[2] // 2, "balloon_migrate moved by %d for a %d-page balloon"
                   % (pvb[1], pvb[2]))
         ctx.check(nomig[1] == 0, "pages migrated with migration=0: %d" % nomig[1])
+    with ctx.step("blocks_no_worse"):
+        ctx.check("pvballoon_blocks" in r, "variant pvballoon_blocks did not complete")
+        ctx.check(r["pvballoon_blocks"][0] >= intree[0] - 0.05,
+                  "with whole blocks first pvballoon got %.0f%% of the huge pages, in-tree %.0f%%"
+                  % (100 * r["pvballoon_blocks"][0], 100 * intree[0]))

@@ -289,9 +289,6 @@ def virtio_takeover(ctx):
             ctx.check(bound.strip(), "the in-tree driver did not get the device back")
             set_balloon(ctx, vm, GUEST * 3 // 4, "in-tree after give-back ")
         with ctx.step("device_removal_inflated"):
-            if ctx.target.debug:
-                raise Skip("the debug kernel is built without ACPI PCI hotplug and boots "
-                           "with pci=noacpi, so QMP device_del cannot reach it")
             vm.sh("insmod /modules/pvballoon.ko takeover=1 give_back=0")
             set_balloon(ctx, vm, GUEST // 2)
             tot = vm.meminfo()["MemTotal"]

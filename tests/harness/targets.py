@@ -117,7 +117,7 @@ class Target:
             with open(os.path.join(cache, "kdir")) as f:
                 self.kdir = f.read().strip()     # as seen inside the chroot
             self.root = os.path.join(cache, "chroot")
-            self.moddir = os.path.join(cache, "kernel/usr/lib/modules", self.release)
+            self.moddir = os.path.join(self.root, "usr/lib/modules", self.release)
             self.kernel = os.path.join(self.moddir, "vmlinuz")
             self.dkms = True
         else:
