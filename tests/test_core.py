@@ -74,6 +74,10 @@ def core(ctx):
             ctx.check(d == 65536, "balloon_inflate moved by %d, want 65536" % d)
             ctx.check(s1["current"] == 65536 and s1["inflated"] == 65536 and s1["target"] == 65536,
                       "stats disagree: %s" % s1)
+            # A fresh 1 GiB guest has far more free 2 MiB blocks than
+            # huge_keep_mb (1/8 of RAM): the inflate takes whole blocks.
+            ctx.check(s1["huge_blocks"] >= 64, "only %d whole 2 MiB blocks in a 256 MiB inflate"
+                      % s1["huge_blocks"])
             ctx.check(f0 - f1 >= 250 * MIB - vm.free_slack(),
                       "free memory dropped by only %d MiB" % ((f0 - f1) // MIB))
             ctx.check(t0 - t1 == 256 * 1024, "MemTotal dropped by %d KiB, want 262144" % (t0 - t1))
@@ -96,6 +100,14 @@ def core(ctx):
             kernel_balloon_pages(ctx, vm, 0)
             ctx.check(vm.same_free(f0, f3), "free memory %d MiB, was %d MiB"
                       % (f3 // MIB, f0 // MIB))
+        with ctx.step("huge_blocks_off"):
+            vm.sh("echo 0 > /sys/module/pvballoon/parameters/huge_blocks")
+            b0 = vm.stats()["huge_blocks"]
+            vm.sh("echo 64M > %s/inflate; echo all > %s/deflate" % (D, D))
+            s = vm.stats()
+            vm.sh("echo 1 > /sys/module/pvballoon/parameters/huge_blocks")
+            ctx.check(s["huge_blocks"] == b0 and s["current"] == 0,
+                      "huge_blocks=0 still took whole blocks: %s" % s)
         with ctx.step("size_suffixes_round_up"):
             for arg, pages in (("1", 1), ("5K", 2), ("4K", 1), ("1k", 1), ("2m", 512), ("3", 3)):
                 before = vm.stats()["current"]
