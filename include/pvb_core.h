@@ -36,9 +36,8 @@ struct pvb_balloon;
  * struct pvb_frontend_ops - how a front-end (a host) hears about the balloon
  * @inflate: @n pages on @pages (linked through page->lru, not yet in the
  *	balloon, so nothing else can see them) are about to enter the balloon.
- *	Tell the host.  May sleep.  A non-zero return aborts: the core gives
- *	the pages back to the allocator - except for -ETIMEDOUT, which means
- *	the host may still act on them, so they stay in the balloon.
+ *	Tell the host.  May sleep.  A non-zero return aborts, with nothing of
+ *	@pages sent: the core gives the pages back to the allocator.
  * @deflate: @n pages on @pages have left the balloon.  Return 0 once the
  *	host is told - or once it will be: the front-end may take pages off
  *	@pages and free them itself when the host acknowledged.  The core

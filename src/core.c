@@ -209,12 +209,6 @@ static int pvb_do_inflate(struct pvb_balloon *b, unsigned long n,
 		k = pvb_alloc_batch(b, &batch, want, &huge);
 		if (k && b->fe && b->fe->inflate) {
 			rc = b->fe->inflate(b, &batch, k);
-			if (rc == -ETIMEDOUT) {
-				pvb_mig_enqueue(&b->mig, &batch);
-				got += k;
-				atomic_long_add(k, &b->stats.inflated);
-				break;
-			}
 			if (rc) {
 				pvb_free_list(&batch);
 				break;

@@ -90,16 +90,28 @@ unsigned long pvb_mig_dequeue(struct pvb_mig *m, struct list_head *pages,
 	return got;
 }
 
-void pvb_mig_counts(struct pvb_mig *m, unsigned long *listed,
-		    unsigned long *isolated)
+/*
+ * One snapshot of the counts.  bdi.isolated_pages is written under the
+ * kernel's lock, which we cannot take; a snapshot is all we need.  Returns
+ * false if the raw numbers break an invariant (more isolated than held).
+ */
+static bool pvb_kb_counts(struct pvb_mig *m, unsigned long *listed,
+			  unsigned long *isolated)
 {
 	long total = atomic_long_read(&m->nr_pages);
-	/* Written under the kernel's lock; a snapshot is all we need. */
 	long iso = READ_ONCE(m->bdi.isolated_pages);
+	bool sane = total >= 0 && iso >= 0 && iso <= total;
 
 	iso = clamp(iso, 0L, max(total, 0L));
 	*isolated = iso;
 	*listed = max(total, 0L) - iso;
+	return sane;
+}
+
+void pvb_mig_counts(struct pvb_mig *m, unsigned long *listed,
+		    unsigned long *isolated)
+{
+	pvb_kb_counts(m, listed, isolated);
 }
 
 /**
@@ -114,14 +126,10 @@ void pvb_mig_counts(struct pvb_mig *m, unsigned long *listed,
  */
 void pvb_mig_verify(struct pvb_mig *m, struct pvb_mig_check *c)
 {
-	long total = atomic_long_read(&m->nr_pages);
-	long iso = READ_ONCE(m->bdi.isolated_pages);
-
 	memset(c, 0, sizeof(*c));
-	pvb_mig_counts(m, &c->listed, &c->isolated);
-	c->walked = c->listed;
-	if (total < 0 || iso < 0 || iso > total)
+	if (!pvb_kb_counts(m, &c->listed, &c->isolated))
 		c->bad = 1;
+	c->walked = c->listed;
 }
 
 void pvb_mig_set_isolation(struct pvb_mig *m, bool allow)

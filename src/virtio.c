@@ -305,6 +305,21 @@ static int pvb_wait_inflates(struct pvb_virtio *pv)
 	return err ?: pvb_wait_buf(pv, pv->mig_infl, "a migration inflate");
 }
 
+/*
+ * Caller holds pv->lock.  Is an inflate, or the last migration, still with
+ * the host?  For MIGRATE_ASYNC, which must not wait for them.
+ */
+static bool pvb_migration_busy(struct pvb_virtio *pv)
+{
+	unsigned int i;
+
+	pvb_reap(pv);
+	for (i = 0; i < PVB_VBUFS; i++)
+		if (pv->infl[i]->busy)
+			return true;
+	return pv->mig_infl->busy || pv->mig_defl->busy;
+}
+
 /* ---------------------------------------------------- core front-end ops */
 
 /*
@@ -391,7 +406,6 @@ static int pvb_fe_migrate(struct pvb_balloon *b, struct page *newpage,
 {
 	struct pvb_virtio *pv = b->fe_priv;
 	int rc = -EAGAIN;
-	unsigned int i;
 
 	/*
 	 * Never wait for the lock: an inflate holding it may be what
@@ -401,18 +415,14 @@ static int pvb_fe_migrate(struct pvb_balloon *b, struct page *newpage,
 		return -EAGAIN;
 	if (pv->broken || pv->dead || READ_ONCE(pv->stop))
 		goto out;
-	pvb_reap(pv);
-	/* The old page's inflate must be acknowledged before its deflate. */
-	for (i = 0; i < PVB_VBUFS; i++)
-		if (pv->infl[i]->busy &&
-		    (mode == MIGRATE_ASYNC || pvb_wait_buf(pv, pv->infl[i], "an inflate")))
-			goto out;
-	if (pv->mig_infl->busy || pv->mig_defl->busy) {
-		if (mode == MIGRATE_ASYNC ||
-		    pvb_wait_buf(pv, pv->mig_infl, "a migration inflate") ||
-		    pvb_wait_buf(pv, pv->mig_defl, "a migration deflate"))
-			goto out;
-	}
+	/*
+	 * The old page's inflate must be acknowledged before its deflate, and
+	 * the previous migration must be back.  Only sync modes may wait.
+	 */
+	if (mode == MIGRATE_ASYNC ? pvb_migration_busy(pv) :
+	    pvb_wait_inflates(pv) ||
+	    pvb_wait_buf(pv, pv->mig_defl, "a migration deflate"))
+		goto out;
 	/* Both or neither: a half-told migration cannot be undone. */
 	if (!pv->vqs[PVB_VQ_INFLATE]->num_free ||
 	    !pv->vqs[PVB_VQ_DEFLATE]->num_free)
