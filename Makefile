@@ -8,7 +8,12 @@
 #   make W=1                  extra compiler warnings
 #   make install              install the module (runs depmod) and the
 #                             modprobe.d snippet
-#   make check                the whole test suite in QEMU guests
+#   make check                the test suite in QEMU guests (CI; < 60 min cold)
+#   make check-long           make check plus the long runs: parity and
+#                             fragmentation comparisons on the debug kernel
+#   make check-cold           make check with every cache ignored and one
+#                             core kept busy: CI's worst case, timed
+#   make check-loaded         make check with one core kept busy, timed
 #   make demo                 boot a VM and show the balloon at work
 #   make bench                pvballoon against the in-tree virtio_balloon
 #
@@ -20,7 +25,8 @@ KDIR ?= /lib/modules/$(KVER)/build
 SRC := $(CURDIR)
 CONFTEST := $(SRC)/generated/pvb_conftest.h
 
-.PHONY: all modules conftest install clean check demo bench deps
+.PHONY: all modules conftest install clean check check-long check-cold check-loaded \
+	demo bench deps
 
 all: modules
 
@@ -49,6 +55,15 @@ deps:
 
 check:
 	$(SRC)/tests/run
+
+check-long:
+	$(SRC)/tests/run --long
+
+check-cold:
+	$(SRC)/scripts/check-timed --cold --hog
+
+check-loaded:
+	$(SRC)/scripts/check-timed --hog
 
 demo:
 	$(SRC)/scripts/demo

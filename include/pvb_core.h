@@ -21,6 +21,7 @@
 
 struct page;
 struct pvb_balloon;
+struct seq_file;
 
 /*
  * Pages handled per allocation round, lock round trip and host buffer:
@@ -36,13 +37,15 @@ struct pvb_balloon;
  * struct pvb_frontend_ops - how a front-end (a host) hears about the balloon
  * @inflate: @n pages on @pages (linked through page->lru, not yet in the
  *	balloon, so nothing else can see them) are about to enter the balloon.
- *	Tell the host.  May sleep.  A non-zero return aborts, with nothing of
- *	@pages sent: the core gives the pages back to the allocator.
+ *	Tell the host.  May sleep.  A non-zero return aborts: the pages the
+ *	host was told of stay on @pages and enter the balloon (the host may
+ *	discard them), the others are moved to @unsent, which the core gives
+ *	back to the allocator.
  * @deflate: @n pages on @pages have left the balloon.  Return 0 once the
  *	host is told - or once it will be: the front-end may take pages off
  *	@pages and free them itself when the host acknowledged.  The core
- *	frees what is left on @pages.  May sleep.  On error nothing was sent,
- *	and the core puts the pages back into the balloon.
+ *	frees what is left on @pages.  May sleep.  On error the pages left on
+ *	@pages were not sent, and the core puts them back into the balloon.
  * @migrate: @newpage replaces the isolated @oldpage.  Tell the host, so
  *	that it never discards a page the guest uses.  Return 0, or -EAGAIN
  *	when the host cannot be told now.  Must not sleep for %MIGRATE_ASYNC.
@@ -50,6 +53,8 @@ struct pvb_balloon;
  *	at the end of every resize.  May sleep.  An error is the resize's.
  * @changed: the balloon size changed (for example to update a host's view).
  *	Called after @flush, without core locks held; may sleep.
+ * @show: optional; print "key: value" lines of the front-end's own state
+ *	into the stats file.  Called with @fe_sem held for reading.
  *
  * @inflate may also return before the host acknowledged (several buffers
  * in flight): the pages then enter the balloon at once.  The front-end
@@ -58,13 +63,14 @@ struct pvb_balloon;
  */
 struct pvb_frontend_ops {
 	int (*inflate)(struct pvb_balloon *b, struct list_head *pages,
-		       unsigned long n);
+		       unsigned long n, struct list_head *unsent);
 	int (*deflate)(struct pvb_balloon *b, struct list_head *pages,
 		       unsigned long n);
 	int (*migrate)(struct pvb_balloon *b, struct page *newpage,
 		       struct page *oldpage, enum migrate_mode mode);
 	int (*flush)(struct pvb_balloon *b);
 	void (*changed)(struct pvb_balloon *b);
+	void (*show)(struct pvb_balloon *b, struct seq_file *m);
 };
 
 /* Totals since load.  Updated with atomics: readers never need a lock. */
@@ -138,6 +144,7 @@ int pvb_frontend_attach(struct pvb_balloon *b,
 			const struct pvb_frontend_ops *ops, void *priv,
 			bool adjust_memtotal);
 void pvb_frontend_detach(struct pvb_balloon *b);
+void pvb_frontend_show(struct pvb_balloon *b, struct seq_file *m);
 
 /* The one balloon of this module. */
 extern struct pvb_balloon pvb_the_balloon;

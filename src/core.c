@@ -16,6 +16,7 @@
 #include <linux/nodemask.h>
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
+#include <linux/seq_file.h>
 
 #include "pvb_core.h"
 
@@ -71,14 +72,28 @@ unsigned long pvb_pages(struct pvb_balloon *b)
 	return listed + isolated;
 }
 
-static void pvb_free_list(struct list_head *pages)
+/* Frees the pages of @pages; returns how many there were. */
+static unsigned long pvb_free_list(struct list_head *pages)
 {
 	struct page *page, *tmp;
+	unsigned long n = 0;
 
 	list_for_each_entry_safe(page, tmp, pages, lru) {
 		list_del(&page->lru);
 		put_page(page);
+		n++;
 	}
+	return n;
+}
+
+static unsigned long pvb_list_count(struct list_head *pages)
+{
+	struct list_head *pos;
+	unsigned long n = 0;
+
+	list_for_each(pos, pages)
+		n++;
+	return n;
 }
 
 /*
@@ -208,15 +223,17 @@ static int pvb_do_inflate(struct pvb_balloon *b, unsigned long n,
 		}
 		k = pvb_alloc_batch(b, &batch, want, &huge);
 		if (k && b->fe && b->fe->inflate) {
-			rc = b->fe->inflate(b, &batch, k);
-			if (rc) {
-				pvb_free_list(&batch);
-				break;
-			}
+			LIST_HEAD(unsent);
+
+			rc = b->fe->inflate(b, &batch, k, &unsent);
+			/* What the host heard of is ballooned, whatever came after. */
+			k -= pvb_free_list(&unsent);
 		}
 		pvb_mig_enqueue(&b->mig, &batch);
 		got += k;
 		atomic_long_add(k, &b->stats.inflated);
+		if (rc)
+			break;
 		if (k < want) {
 			rc = -ENOMEM;
 			break;
@@ -269,11 +286,17 @@ static int pvb_do_deflate(struct pvb_balloon *b, unsigned long n,
 			rc = b->fe->deflate(b, &batch, k);
 			if (rc) {
 				/*
-				 * The host was not told: the pages must not
-				 * be reused.  They go back into the balloon
-				 * (the vm events count them out and in).
+				 * The host was not told of what is left on
+				 * @batch: those pages must not be reused.
+				 * They go back into the balloon (the vm
+				 * events count them out and in); the ones
+				 * sent are deflated.
 				 */
+				unsigned long left = pvb_list_count(&batch);
+
 				pvb_mig_enqueue(&b->mig, &batch);
+				got += k - left;
+				atomic_long_add(k - left, &b->stats.deflated);
 				break;
 			}
 		}
@@ -484,6 +507,23 @@ void pvb_frontend_detach(struct pvb_balloon *b)
 		pvb_empty(b);
 	pvb_mig_set_adjust_managed(&b->mig, b->adjust_memtotal);
 	mutex_unlock(&b->op_lock);
+}
+
+/**
+ * pvb_frontend_show - the attached front-end's lines of the stats file
+ * @b: the balloon
+ * @m: the stats file
+ *
+ * Prints "frontend: none" when no host is attached.
+ */
+void pvb_frontend_show(struct pvb_balloon *b, struct seq_file *m)
+{
+	down_read(&b->fe_sem);
+	if (b->fe && b->fe->show)
+		b->fe->show(b, m);
+	else if (!b->fe)
+		seq_puts(m, "frontend: none\n");
+	up_read(&b->fe_sem);
 }
 
 /**

@@ -267,6 +267,7 @@ static int pvb_stats_show(struct seq_file *m, void *v)
 	seq_printf(m, "movable: %d\n", b->movable);
 	seq_printf(m, "migration: %d\n", READ_ONCE(b->migration));
 	seq_printf(m, "adjust_memtotal: %d\n", b->adjust_memtotal);
+	pvb_frontend_show(b, m);
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(pvb_stats);

@@ -42,6 +42,7 @@
 #include <linux/poison.h>
 #include <linux/page_reporting.h>
 #include <linux/scatterlist.h>
+#include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/virtio.h>
 #include <linux/virtio_config.h>
@@ -65,11 +66,13 @@ enum {
 };
 
 /*
- * Buffers per queue that may be with the host at once.  The host works on
- * one while we fill the next; QEMU's queues have 128 descriptors and a
- * buffer takes one.
+ * PFNs per queue that may be with the host at once: four buffers of 4096
+ * for QEMU, 64 of 256 elsewhere (virtio_host.c).  The host works on some
+ * while we fill the next.  A buffer takes one descriptor; the count is
+ * capped below the queue size (QEMU 128, Firecracker 256), which keeps one
+ * descriptor free for a migration.
  */
-#define PVB_VBUFS	4
+#define PVB_PFNS_IN_FLIGHT	(4 * PVB_BATCH_PFNS_QEMU)
 
 /* One PFN buffer: owned by the device from add to ack. */
 struct pvb_vbuf {
@@ -90,8 +93,11 @@ struct pvb_virtio {
 	struct virtqueue *vqs[PVB_VQ_MAX];
 	struct mutex lock;
 	wait_queue_head_t acked;
-	struct pvb_vbuf *infl[PVB_VBUFS], *defl[PVB_VBUFS];
+	struct pvb_host_profile host;
+	unsigned int nbufs;			/* per queue */
+	struct pvb_vbuf **infl, **defl;
 	struct pvb_vbuf *mig_infl, *mig_defl;	/* one migration */
+	unsigned int largest_sent;		/* PFNs, for stats */
 	bool broken;
 	bool dead;		/* reset: deflates need not tell the host */
 
@@ -226,7 +232,7 @@ static int pvb_wait_all(struct pvb_virtio *pv, struct pvb_vbuf **bufs,
 	unsigned int i;
 	int err;
 
-	for (i = 0; i < PVB_VBUFS; i++) {
+	for (i = 0; i < pv->nbufs; i++) {
 		err = pvb_wait_buf(pv, bufs[i], what);
 		if (err)
 			return err;
@@ -240,17 +246,26 @@ static struct pvb_vbuf *pvb_idle_buf(struct pvb_virtio *pv,
 	unsigned int i;
 
 	pvb_reap(pv);
-	for (i = 0; i < PVB_VBUFS; i++)
+	for (i = 0; i < pv->nbufs; i++)
 		if (!READ_ONCE(bufs[i]->busy))
 			return bufs[i];
 	return NULL;
 }
 
+/* Caller holds pv->lock.  Tell the host about buffers added to queue @q. */
+static void pvb_kick(struct pvb_virtio *pv, int q)
+{
+	/* The fault_noack testing aid plays a host that never answers. */
+	if (!READ_ONCE(pvb_fault_noack))
+		virtqueue_kick(pv->vqs[q]);
+}
+
 /*
- * Caller holds pv->lock.  A free buffer of @bufs, waiting for the host to
- * return one if all are out; an ERR_PTR as pvb_wait_buf() on failure.
+ * Caller holds pv->lock.  A free buffer of @bufs (queue @q), waiting for
+ * the host to return one if all are out - after a kick, so that it has
+ * seen every buffer we added; an ERR_PTR as pvb_wait_buf() on failure.
  */
-static struct pvb_vbuf *pvb_get_buf(struct pvb_virtio *pv,
+static struct pvb_vbuf *pvb_get_buf(struct pvb_virtio *pv, int q,
 				    struct pvb_vbuf **bufs, const char *what)
 {
 	struct pvb_vbuf *vb = pvb_idle_buf(pv, bufs);
@@ -259,6 +274,7 @@ static struct pvb_vbuf *pvb_get_buf(struct pvb_virtio *pv,
 		return vb;
 	if (pv->broken)
 		return ERR_PTR(-EIO);
+	pvb_kick(pv, q);
 	if (!wait_event_timeout(pv->acked, pvb_idle_buf(pv, bufs),
 				PVB_HOST_TIMEOUT)) {
 		pvb_declare_broken(pv, what);
@@ -267,34 +283,52 @@ static struct pvb_vbuf *pvb_get_buf(struct pvb_virtio *pv,
 	return pvb_idle_buf(pv, bufs);
 }
 
-/* Caller holds pv->lock and made sure @vb is free.  Queue and kick. */
-static int pvb_send(struct pvb_virtio *pv, int q, struct pvb_vbuf *vb)
+/*
+ * Caller holds pv->lock and made sure @vb is free.  Queue it as one
+ * descriptor - never a chain: Firecracker reads only a chain's head - and
+ * leave the kick to the caller.
+ */
+static int pvb_queue(struct pvb_virtio *pv, int q, struct pvb_vbuf *vb)
 {
-	struct virtqueue *vq = pv->vqs[q];
 	struct scatterlist sg;
 	int err;
 
 	sg_init_one(&sg, vb->pfns, vb->n * sizeof(vb->pfns[0]));
-	err = virtqueue_add_outbuf(vq, &sg, 1, vb, GFP_KERNEL);
+	err = virtqueue_add_outbuf(pv->vqs[q], &sg, 1, vb, GFP_KERNEL);
 	if (err)
 		return err;
 	vb->busy = true;
-	/* The fault_noack testing aid plays a host that never answers. */
-	if (!READ_ONCE(pvb_fault_noack))
-		virtqueue_kick(vq);
+	if (vb->n > pv->largest_sent)
+		WRITE_ONCE(pv->largest_sent, vb->n);
 	return 0;
 }
 
-static void pvb_fill_pfns(struct pvb_virtio *pv, struct pvb_vbuf *vb,
-			  struct list_head *pages)
+/* Caller holds pv->lock.  Queue @vb and kick. */
+static int pvb_send(struct pvb_virtio *pv, int q, struct pvb_vbuf *vb)
 {
-	struct page *page;
+	int err = pvb_queue(pv, q, vb);
 
+	if (!err)
+		pvb_kick(pv, q);
+	return err;
+}
+
+/*
+ * The PFNs of up to pv->host.max_pfns pages of @head, from *@pos on, into
+ * @vb; *@pos moves past them (to the head when the list is done).
+ */
+static void pvb_fill_pfns(struct pvb_virtio *pv, struct pvb_vbuf *vb,
+			  struct list_head *head, struct list_head **pos)
+{
 	/* PFN shift 12 is the guest page size on every arch we build for. */
 	BUILD_BUG_ON(PAGE_SHIFT != VIRTIO_BALLOON_PFN_SHIFT);
 	vb->n = 0;
-	list_for_each_entry(page, pages, lru)
+	while (*pos != head && vb->n < pv->host.max_pfns) {
+		struct page *page = list_entry(*pos, struct page, lru);
+
 		vb->pfns[vb->n++] = cpu_to_virtio32(pv->vdev, page_to_pfn(page));
+		*pos = (*pos)->next;
+	}
 }
 
 /* Caller holds pv->lock.  Every inflate the host has not acknowledged. */
@@ -314,7 +348,7 @@ static bool pvb_migration_busy(struct pvb_virtio *pv)
 	unsigned int i;
 
 	pvb_reap(pv);
-	for (i = 0; i < PVB_VBUFS; i++)
+	for (i = 0; i < pv->nbufs; i++)
 		if (pv->infl[i]->busy)
 			return true;
 	return pv->mig_infl->busy || pv->mig_defl->busy;
@@ -326,60 +360,77 @@ static bool pvb_migration_busy(struct pvb_virtio *pv)
  * Send and return: the pages enter the balloon while the host works on
  * them, and the next batch is allocated meanwhile.  Nothing can deflate
  * or migrate them before the host acknowledged (pvb_wait_inflates()).
+ * @pages goes out in buffers of the host's size, kicked once at the end
+ * (or whenever we must wait for a buffer).  On failure what was sent stays
+ * on @pages - the host may discard it - and the rest moves to @unsent.
  */
 static int pvb_fe_inflate(struct pvb_balloon *b, struct list_head *pages,
-			  unsigned long n)
+			  unsigned long n, struct list_head *unsent)
 {
 	struct pvb_virtio *pv = b->fe_priv;
-	struct pvb_vbuf *vb;
-	int err = -EIO;
+	struct list_head *pos = pages->next;
+	int err = 0;
 
-	if (WARN_ON_ONCE(n > PVB_BATCH_PAGES))
-		return -EINVAL;
 	mutex_lock(&pv->lock);
-	if (pv->broken)
-		goto out;
-	vb = pvb_get_buf(pv, pv->infl, "an inflate");
-	if (IS_ERR(vb))
-		goto out;	/* nothing of @pages was sent */
-	pvb_fill_pfns(pv, vb, pages);
-	err = pvb_send(pv, PVB_VQ_INFLATE, vb);
-out:
+	while (pos != pages) {
+		struct list_head *start = pos;
+		struct pvb_vbuf *vb = pv->broken ? ERR_PTR(-EIO) :
+			pvb_get_buf(pv, PVB_VQ_INFLATE, pv->infl, "an inflate");
+
+		if (!IS_ERR(vb)) {
+			pvb_fill_pfns(pv, vb, pages, &pos);
+			err = pvb_queue(pv, PVB_VQ_INFLATE, vb);
+		}
+		if (IS_ERR(vb) || err) {
+			LIST_HEAD(sent);
+
+			list_cut_before(&sent, pages, start);
+			list_splice_init(pages, unsent);
+			list_splice(&sent, pages);
+			err = -EIO;
+			break;
+		}
+	}
+	pvb_kick(pv, PVB_VQ_INFLATE);
 	mutex_unlock(&pv->lock);
 	return err;
 }
 
 /*
  * Send and return: the pages are freed when the host acknowledges (or at a
- * reset), never before - MUST_TELL_HOST.
+ * reset), never before - MUST_TELL_HOST.  Each buffer takes its pages off
+ * @pages; on failure the pages left there were not sent.
  */
 static int pvb_fe_deflate(struct pvb_balloon *b, struct list_head *pages,
 			  unsigned long n)
 {
 	struct pvb_virtio *pv = b->fe_priv;
-	struct pvb_vbuf *vb;
-	int err = -EIO;
+	int err = 0;
 
 	/* After a reset the host forgot the balloon: nothing to tell. */
 	if (READ_ONCE(pv->dead))
 		return 0;
-	if (WARN_ON_ONCE(n > PVB_BATCH_PAGES))
-		return -EINVAL;
 	mutex_lock(&pv->lock);
-	if (pv->broken)
-		goto out;
 	/* A deflate must never overtake the inflate of the same page. */
-	if (pvb_wait_inflates(pv))
-		goto out;
-	vb = pvb_get_buf(pv, pv->defl, "a deflate");
-	if (IS_ERR(vb))
-		goto out;
-	pvb_fill_pfns(pv, vb, pages);
-	list_splice_init(pages, &vb->hold);
-	err = pvb_send(pv, PVB_VQ_DEFLATE, vb);
-	if (err)
-		list_splice_init(&vb->hold, pages);
-out:
+	if (pv->broken || pvb_wait_inflates(pv))
+		err = -EIO;
+	while (!err && !list_empty(pages)) {
+		struct list_head *pos = pages->next;
+		struct pvb_vbuf *vb = pvb_get_buf(pv, PVB_VQ_DEFLATE, pv->defl,
+						  "a deflate");
+
+		if (IS_ERR(vb)) {
+			err = -EIO;
+			break;
+		}
+		pvb_fill_pfns(pv, vb, pages, &pos);
+		list_cut_before(&vb->hold, pages, pos);
+		if (pvb_queue(pv, PVB_VQ_DEFLATE, vb)) {
+			list_splice_init(&vb->hold, pages);
+			err = -EIO;
+		}
+	}
+	pvb_kick(pv, PVB_VQ_DEFLATE);
 	mutex_unlock(&pv->lock);
 	return err;
 }
@@ -458,12 +509,26 @@ static void pvb_fe_changed(struct pvb_balloon *b)
 	virtio_cwrite_le(pv->vdev, struct virtio_balloon_config, actual, &actual);
 }
 
+/* Stats lines: which host profile is in use and what was sent. */
+static void pvb_fe_show(struct pvb_balloon *b, struct seq_file *m)
+{
+	struct pvb_virtio *pv = b->fe_priv;
+
+	seq_puts(m, "frontend: virtio\n");
+	seq_printf(m, "host_profile: %s\n", pv->host.name);
+	seq_printf(m, "host_max_pfns: %u\n", pv->host.max_pfns);
+	seq_printf(m, "buffers_per_queue: %u\n", pv->nbufs);
+	seq_printf(m, "largest_buffer_pfns: %u\n", READ_ONCE(pv->largest_sent));
+	seq_printf(m, "host_broken: %d\n", READ_ONCE(pv->broken));
+}
+
 static const struct pvb_frontend_ops pvb_virtio_ops = {
 	.inflate = pvb_fe_inflate,
 	.deflate = pvb_fe_deflate,
 	.migrate = pvb_fe_migrate,
 	.flush = pvb_fe_flush,
 	.changed = pvb_fe_changed,
+	.show = pvb_fe_show,
 };
 
 /* ------------------------------------------------------- host target */
@@ -526,7 +591,8 @@ static void pvb_stats_request(struct virtqueue *vq)
 static int pvb_stats_give(struct pvb_virtio *pv)
 {
 	struct scatterlist sg;
-	unsigned int n = pvb_virtio_fill_stats(pv->vdev, pv->stats);
+	unsigned int n = pvb_virtio_fill_stats(pv->vdev, pv->stats,
+					       pv->host.nr_stats);
 
 	sg_init_one(&sg, pv->stats, sizeof(pv->stats[0]) * n);
 	return virtqueue_add_outbuf(pv->vqs[PVB_VQ_STATS], &sg, 1, pv, GFP_KERNEL);
@@ -644,39 +710,73 @@ static void pvb_halt(struct pvb_virtio *pv)
  */
 static void pvb_reset(struct pvb_virtio *pv)
 {
-	struct pvb_vbuf *bufs[2 * PVB_VBUFS + 2];
-	unsigned int i, n = 0;
-
-	for (i = 0; i < PVB_VBUFS; i++) {
-		bufs[n++] = pv->infl[i];
-		bufs[n++] = pv->defl[i];
-	}
-	bufs[n++] = pv->mig_infl;
-	bufs[n++] = pv->mig_defl;
+	unsigned int i;
 
 	mutex_lock(&pv->lock);
-	for (i = 0; i < n; i++)
-		pvb_wait_buf(pv, bufs[i], "a buffer at reset");
+	pvb_wait_inflates(pv);
+	pvb_wait_all(pv, pv->defl, "a deflate at reset");
+	pvb_wait_buf(pv, pv->mig_defl, "a migration deflate at reset");
 	virtio_reset_device(pv->vdev);
 	WRITE_ONCE(pv->dead, true);
 	wake_up_all(&pv->acked);
-	for (i = 0; i < n; i++)
-		pvb_vbuf_done(bufs[i]);
+	for (i = 0; i < pv->nbufs; i++) {
+		pvb_vbuf_done(pv->infl[i]);
+		pvb_vbuf_done(pv->defl[i]);
+	}
+	pvb_vbuf_done(pv->mig_infl);
+	pvb_vbuf_done(pv->mig_defl);
 	mutex_unlock(&pv->lock);
 	cancel_work_sync(&pv->reap_work);
 	pv->vdev->config->del_vqs(pv->vdev);
 }
 
-static void pvb_free(struct pvb_virtio *pv)
+static void pvb_free_bufs(struct pvb_virtio *pv)
 {
 	unsigned int i;
 
-	for (i = 0; i < PVB_VBUFS; i++) {
+	for (i = 0; pv->infl && i < pv->nbufs; i++)
 		pvb_vbuf_free(pv->infl[i]);
+	for (i = 0; pv->defl && i < pv->nbufs; i++)
 		pvb_vbuf_free(pv->defl[i]);
-	}
+	kfree(pv->infl);
+	kfree(pv->defl);
 	pvb_vbuf_free(pv->mig_infl);
 	pvb_vbuf_free(pv->mig_defl);
+}
+
+/*
+ * The host profile's buffers: as many as keep PVB_PFNS_IN_FLIGHT PFNs with
+ * the host, but fewer than the smaller queue has descriptors.
+ */
+static int pvb_alloc_bufs(struct pvb_virtio *pv)
+{
+	unsigned int ring = min(virtqueue_get_vring_size(pv->vqs[PVB_VQ_INFLATE]),
+				virtqueue_get_vring_size(pv->vqs[PVB_VQ_DEFLATE]));
+	unsigned int i;
+
+	if (ring < 2)
+		return -ENOSPC;
+	pv->nbufs = clamp(PVB_PFNS_IN_FLIGHT / pv->host.max_pfns, 1U, ring - 1);
+	pv->infl = kcalloc(pv->nbufs, sizeof(*pv->infl), GFP_KERNEL);
+	pv->defl = kcalloc(pv->nbufs, sizeof(*pv->defl), GFP_KERNEL);
+	if (!pv->infl || !pv->defl)
+		return -ENOMEM;
+	for (i = 0; i < pv->nbufs; i++) {
+		pv->infl[i] = pvb_vbuf_alloc(pv->host.max_pfns);
+		pv->defl[i] = pvb_vbuf_alloc(pv->host.max_pfns);
+		if (!pv->infl[i] || !pv->defl[i])
+			return -ENOMEM;
+	}
+	pv->mig_infl = pvb_vbuf_alloc(1);
+	pv->mig_defl = pvb_vbuf_alloc(1);
+	if (!pv->mig_infl || !pv->mig_defl)
+		return -ENOMEM;
+	return 0;
+}
+
+static void pvb_free(struct pvb_virtio *pv)
+{
+	pvb_free_bufs(pv);
 	kfree(pv);
 }
 
@@ -684,7 +784,6 @@ static int pvb_probe(struct virtio_device *vdev)
 {
 	struct pvb_balloon *b = &pvb_the_balloon;
 	struct pvb_virtio *pv;
-	unsigned int i;
 	int err;
 
 	if (!vdev->config->get) {
@@ -694,17 +793,7 @@ static int pvb_probe(struct virtio_device *vdev)
 	pv = kzalloc(sizeof(*pv), GFP_KERNEL);
 	if (!pv)
 		return -ENOMEM;
-	err = -ENOMEM;
-	for (i = 0; i < PVB_VBUFS; i++) {
-		pv->infl[i] = pvb_vbuf_alloc(PVB_BATCH_PAGES);
-		pv->defl[i] = pvb_vbuf_alloc(PVB_BATCH_PAGES);
-		if (!pv->infl[i] || !pv->defl[i])
-			goto out_free;
-	}
-	pv->mig_infl = pvb_vbuf_alloc(1);
-	pv->mig_defl = pvb_vbuf_alloc(1);
-	if (!pv->mig_infl || !pv->mig_defl)
-		goto out_free;
+	pvb_host_identify(vdev, &pv->host);
 	pv->vdev = vdev;
 	pv->b = b;
 	vdev->priv = pv;
@@ -719,6 +808,9 @@ static int pvb_probe(struct virtio_device *vdev)
 	err = pvb_find_vqs(pv);
 	if (err)
 		goto out_free;
+	err = pvb_alloc_bufs(pv);
+	if (err)
+		goto out_del_vqs;
 
 	if (pvb_has(pv, VIRTIO_BALLOON_F_PAGE_POISON)) {
 		/* 0: pages are zeroed on free; else the poison byte. */
@@ -760,7 +852,9 @@ static int pvb_probe(struct virtio_device *vdev)
 		pv->reporting = true;
 	}
 	pvb_start(pv);
-	dev_info(&vdev->dev, "pvballoon drives this virtio-balloon: features%s%s%s%s%s\n",
+	dev_info(&vdev->dev, "pvballoon drives this virtio-balloon: host %s (%s), buffers of up to %u PFNs, %u in flight per queue\n",
+		 pv->host.name, pv->host.why, pv->host.max_pfns, pv->nbufs);
+	dev_info(&vdev->dev, "negotiated features%s%s%s%s%s\n",
 		 pvb_has(pv, VIRTIO_BALLOON_F_MUST_TELL_HOST) ? " must-tell-host" : "",
 		 pvb_has(pv, VIRTIO_BALLOON_F_STATS_VQ) ? " stats" : "",
 		 pvb_has(pv, VIRTIO_BALLOON_F_DEFLATE_ON_OOM) ? " deflate-on-oom" : "",

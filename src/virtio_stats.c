@@ -3,8 +3,9 @@
  * pvballoon virtio front-end: the statistics the host reads through
  * STATS_VQ (QMP qom-get <balloon> guest-stats).
  *
- * All 16 tags the virtio spec defines are sent; QEMU 7.2 keeps tags 0-9
- * and ignores the rest, newer hosts show them all.
+ * On QEMU all 16 tags the virtio spec defines are sent; QEMU 7.2 keeps
+ * tags 0-9 and ignores the rest, newer versions show them all.  Elsewhere
+ * only tags 0-9, as the in-tree driver of v6.1 (see virtio_host.c).
  */
 #include <linux/mm.h>
 #include <linux/swap.h>
@@ -34,6 +35,7 @@ static u64 pages_to_bytes(unsigned long pages)
  * pvb_virtio_fill_stats - fill the stats buffer from the guest's counters
  * @vdev: the device (for its endianness)
  * @st: PVB_VIRTIO_NR_STATS entries
+ * @nr_tags: send only tags below this
  *
  * The same sources as /proc/meminfo and /proc/vmstat, so what the host
  * shows can be checked against the guest.
@@ -41,7 +43,8 @@ static u64 pages_to_bytes(unsigned long pages)
  * Return: the number of entries filled.
  */
 unsigned int pvb_virtio_fill_stats(struct virtio_device *vdev,
-				   struct virtio_balloon_stat *st)
+				   struct virtio_balloon_stat *st,
+				   unsigned int nr_tags)
 {
 	unsigned long ev[NR_VM_EVENT_ITEMS];
 	unsigned long stall = 0;
@@ -49,9 +52,11 @@ unsigned int pvb_virtio_fill_stats(struct virtio_device *vdev,
 	struct sysinfo si;
 
 #define PUT(t, v) do {							\
-		st[n].tag = cpu_to_virtio16(vdev, t);			\
-		st[n].val = cpu_to_virtio64(vdev, v);			\
-		n++;							\
+		if ((t) < nr_tags) {					\
+			st[n].tag = cpu_to_virtio16(vdev, t);		\
+			st[n].val = cpu_to_virtio64(vdev, v);		\
+			n++;						\
+		}							\
 	} while (0)
 
 	all_vm_events(ev);

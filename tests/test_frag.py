@@ -11,6 +11,11 @@ allocates from.  Variants, each on a fresh guest:
   pvballoon_blocks     the defaults (whole free 2 MiB blocks from the
                        guest's surplus first): must do no worse than in-tree
   pvballoon_unmovable  movable=0 (6.12 only, for the figures)
+
+Distribution kernels only in make check: a comparison of placements, which
+the debug kernel makes ten times slower and no more telling.  The debug
+kernel watches migration in test_stress.py and in virtio_plain's
+compaction step; tests/run --long runs this on it too.
 """
 import time
 
@@ -76,7 +81,7 @@ def scenario(ctx, variant):
         return got / want, migrated, n
 
 
-@test("fragmentation", cost=8)
+@test("fragmentation", cost=8, debug=False)
 def fragmentation(ctx):
     r = {}
     for variant in ("pvballoon", "pvballoon_nomig", "virtio_balloon", "pvballoon_blocks"):

@@ -14,9 +14,9 @@ share one guest boot are steps of one test:
 
 Each step is one KTAP line "ok N <target>/<test>/<step>".
 """
-import concurrent.futures
 import contextlib
 import glob
+import heapq
 import importlib
 import os
 import subprocess
@@ -25,6 +25,7 @@ import threading
 import time
 import traceback
 
+from .budget import BUDGET
 from .errors import TestFailure, Skip
 from .targets import Target, load_specs
 from .vm import VM
@@ -32,18 +33,43 @@ from .vm import VM
 TESTS = []
 
 
-def test(name, cost=1, targets=None):
-    """Register a test.  @cost: rough boot-equivalents, to schedule the
-    longest first.  @targets: target names it applies to (default: all)."""
+def test(name, cost=1, targets=None, debug=None, long=False):
+    """Register a test.
+
+    @cost: rough boot-equivalents, to schedule the longest first.
+    @targets: target names it applies to (default: all).
+    @debug: None runs it on every target; True only on debug kernels
+    (KASAN, lockdep, DEBUG_VM: short, dense runs of the paths those tools
+    watch); False only on distribution kernels (long comparisons, which a
+    debug kernel under TCG makes ten times slower and no more telling).
+    @long: only in the long suite (tests/run --long, make check-long):
+    many-round comparisons that make check keeps a short version of.
+    """
     def deco(fn):
-        TESTS.append((name, fn, cost, targets))
+        TESTS.append((name, fn, cost, targets, debug, long))
         return fn
     return deco
+
+
+def applies(spec, target, long_suite):
+    """Does test @spec run on @target?  The long suite runs everything
+    everywhere, as make check did before it had a time budget."""
+    _, _, _, only, debug, long = spec
+    if only and target.name not in only:
+        return False
+    if long_suite:
+        return True
+    if debug is not None and debug != target.debug:
+        return False
+    return not long
 
 
 class Ctx:
     def __init__(self, runner, target, name):
         self.runner = runner
+        # Side-by-side runs of the in-tree driver: everywhere in the long
+        # suite, on distribution kernels only in make check.
+        self.parity = getattr(runner, "long_suite", True) or not target.debug
         self.target = target
         self.name = name
         self.results = []          # (name, status, message)
@@ -82,15 +108,19 @@ class Ctx:
 
 
 class Runner:
-    def __init__(self, top, results, jobs, only_targets=None, only_tests=None):
+    def __init__(self, top, results, jobs, only_targets=None, only_tests=None, long_suite=False):
         self.top = top
         self.results = results
         self.jobs = jobs
         self.only_targets = only_targets
         self.only_tests = only_tests
+        self.long_suite = long_suite
         self.lock = threading.Lock()
         self.n = 0
         self.counts = {"ok": 0, "fail": 0, "skip": 0}
+        self.phases = []            # (what, seconds)
+        self.groups = []            # (target/test, seconds)
+        self.warned = False
 
     def emit(self, name, status, msg="", notes=()):
         with self.lock:
@@ -123,9 +153,27 @@ class Runner:
         for f in sorted(glob.glob(os.path.join(self.top, "tests", "test_*.py"))):
             importlib.import_module(os.path.basename(f)[:-3])
 
+    def slowest(self, n=6):
+        with self.lock:
+            top = sorted(self.groups, key=lambda g: -g[1])[:n]
+        return ", ".join("%s %.0f s" % g for g in top) or "none finished"
+
+    def check_clock(self):
+        """Warn once, loudly, when the run passes the warning mark."""
+        if self.warned or BUDGET.elapsed() < BUDGET.warn:
+            return
+        self.warned = True
+        print("# WARNING: make check has run %.0f min, past the %.0f-minute mark that keeps a cold "
+              "CI run (90 min) safe; slowest groups so far: %s"
+              % (BUDGET.elapsed() / 60, BUDGET.warn / 60, self.slowest()), flush=True)
+
     def run_one(self, target, name, fn):
         ctx = Ctx(self, target, name)
         start = time.time()
+        if BUDGET.exhausted():
+            self.emit("%s/%s" % (target.name, name), "fail",
+                      "not run: %s; slowest groups: %s" % (BUDGET.why(), self.slowest()))
+            return
         try:
             fn(ctx)
         except Skip as e:
@@ -135,9 +183,57 @@ class Runner:
             ctx.results.append(("%s/%s" % (target.name, name), "fail", detail, []))
         if not ctx.results:
             ctx.results.append(("%s/%s" % (target.name, name), "ok", "", []))
-        ctx.results[-1][3].append("%s/%s took %.0f s" % (target.name, name, time.time() - start))
+        took = time.time() - start
+        with self.lock:
+            self.groups.append(("%s/%s" % (target.name, name), took))
+        ctx.results[-1][3].append("%s/%s took %.0f s" % (target.name, name, took))
         for full, status, msg, notes in ctx.results:
             self.emit(full, status, msg, notes)
+        self.check_clock()
+
+    def prepare(self, t, bins):
+        """Build what @t needs (kernel, module, initramfs) and queue its
+        tests.  Runs in a thread of its own, beside the guests of targets
+        that are ready: a debug kernel builds while the others test."""
+        t0 = time.time()
+        try:
+            t.prepare(bins)
+        except Exception as e:
+            t.error = "%s\n%s" % (e, traceback.format_exc()[-1500:])
+        else:
+            t.error = None
+        took = time.time() - t0
+        with self.cv:
+            self.phases.append(("prepare " + t.name, took))
+            if t.skip:
+                self.emit(t.name, "skip", t.skip)
+            elif t.error:
+                self.emit("%s/prepare" % t.name, "fail", t.error)
+            else:
+                print("# %s ready after %.0f s: kernel %s, module %s"
+                      % (t.name, took, t.release, t.module), flush=True)
+                for spec in TESTS:
+                    name, fn, cost = spec[:3]
+                    if not applies(spec, t, self.long_suite):
+                        continue
+                    if t.spec.get("tests") and name not in t.spec["tests"]:
+                        continue
+                    if self.only_tests and name not in self.only_tests:
+                        continue
+                    self.seq += 1
+                    heapq.heappush(self.ready, (-cost * t.slow, self.seq, t, name, fn))
+            self.preparing -= 1
+            self.cv.notify_all()
+
+    def worker(self):
+        while True:
+            with self.cv:
+                while not self.ready and self.preparing:
+                    self.cv.wait()
+                if not self.ready:
+                    return
+                _, _, t, name, fn = heapq.heappop(self.ready)
+            self.run_one(t, name, fn)
 
     def run(self):
         t0 = time.time()
@@ -148,38 +244,40 @@ class Runner:
         for spec in load_specs(self.top):
             if self.only_targets and spec["name"] not in self.only_targets:
                 continue
-            t = Target(spec, self.top, os.path.join(self.results, "build"))
-            print("# preparing target %s" % t.name, flush=True)
-            try:
-                t.prepare(bins)
-            except Exception as e:
-                t.skip = None
-                t.error = str(e)
-            else:
-                t.error = None
-            targets.append(t)
-        print("# targets ready after %.0f s" % (time.time() - t0), flush=True)
-        work = []
-        for t in targets:
-            if t.skip:
-                self.emit("%s" % t.name, "skip", t.skip)
-                continue
-            if t.error:
-                self.emit("%s/build" % t.name, "fail", t.error)
-                continue
-            print("# %s: kernel %s, module %s" % (t.name, t.release, t.module), flush=True)
-            for name, fn, cost, only in TESTS:
-                if only and t.name not in only:
-                    continue
-                if self.only_tests and name not in self.only_tests:
-                    continue
-                work.append((cost * t.slow, t, name, fn))
-        work.sort(key=lambda w: -w[0])
-        with concurrent.futures.ThreadPoolExecutor(self.jobs) as ex:
-            futs = [ex.submit(self.run_one, t, name, fn) for _, t, name, fn in work]
-            for f in futs:
-                f.result()
-        print("# wall time %.0f s, results in %s" % (time.time() - t0, self.results))
+            targets.append(Target(spec, self.top, os.path.join(self.results, "build")))
+        self.cv = threading.Condition(self.lock)
+        self.ready = []
+        self.seq = 0
+        self.preparing = len(targets)
+        preps = [threading.Thread(target=self.prepare, args=(t, bins), daemon=True) for t in targets]
+        workers = [threading.Thread(target=self.worker, daemon=True) for _ in range(self.jobs)]
+        for th in preps + workers:
+            th.start()
+        for th in preps + workers:
+            th.join()
+        self.summary(time.time() - t0)
         print("%d passed, %d failed, %d skipped"
               % (self.counts["ok"], self.counts["fail"], self.counts["skip"]))
         return 1 if self.counts["fail"] else 0
+
+    def summary(self, wall):
+        """Where the time went: phases, the slowest groups, guest time per
+        target, and the total against the budget."""
+        print("# ---- time ----")
+        for what, secs in self.phases:
+            print("# %-28s %6.0f s" % (what, secs))
+        per_target = {}
+        for g, secs in self.groups:
+            per_target[g.split("/")[0]] = per_target.get(g.split("/")[0], 0) + secs
+        for tname, secs in sorted(per_target.items()):
+            print("# %-28s %6.0f s of guest time" % ("tests " + tname, secs))
+        print("# slowest groups: %s" % self.slowest(10))
+        total = BUDGET.elapsed()
+        print("# wall time %.0f s in the runner, %.0f s (%.1f min) since the run began; results in %s"
+              % (wall, total, total / 60, self.results))
+        if total > BUDGET.warn:
+            print("# WARNING: this run took %.1f min: past the %.0f-minute mark. A cold CI run has "
+                  "90 minutes; move long runs out of make check (see tests/harness/runner.py)."
+                  % (total / 60, BUDGET.warn / 60))
+        if BUDGET.exhausted():
+            print("# FAILED: %s. Slowest groups: %s" % (BUDGET.why(), self.slowest(10)))

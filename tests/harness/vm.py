@@ -19,6 +19,7 @@ import subprocess
 import tempfile
 import time
 
+from .budget import BUDGET
 from .errors import TestFailure, BootFailure
 
 # Lines that fail a test wherever they appear in a guest log.
@@ -63,7 +64,9 @@ class VM:
     def qemu_argv(self):
         cmdline = ("console=ttyS0 panic=-1 oops=panic panic_on_warn=1 "
                    "no_hash_pointers " + self.target.append + " " + self.append)
-        argv = [QEMU, "-accel", "tcg", "-m", self.mem, "-smp", str(self.smp),
+        machine = self.target.spec.get("machine")
+        argv = [QEMU] + (["-M", machine] if machine else []) + [
+                "-accel", "tcg", "-m", self.mem, "-smp", str(self.smp),
                 "-nodefaults", "-display", "none", "-no-reboot",
                 "-kernel", self.target.kernel, "-initrd", self.initrd,
                 "-append", cmdline.strip(),
@@ -74,7 +77,8 @@ class VM:
                 "-qmp", "unix:%s/qmp.sock,server=on,wait=off" % self.tmp]
         if self.balloon is not None:
             opts = ",".join("%s=%s" % kv for kv in self.balloon.items())
-            argv += ["-device", "virtio-balloon-pci,id=balloon0" + ("," + opts if opts else "")]
+            dev = self.target.spec.get("balloon_device", "virtio-balloon-pci")
+            argv += ["-device", dev + ",id=balloon0" + ("," + opts if opts else "")]
         return argv + self.extra_qemu
 
     def _connect(self, path, deadline):
@@ -115,11 +119,20 @@ class VM:
         self._qmp_read()                       # greeting
         self.qmp("qmp_capabilities")
         # The guest drops what arrives before it opens the port: knock until
-        # it answers.
+        # it answers.  A boot whose console stops moving is stuck (a timer
+        # that never ticks): give up on it early rather than at the deadline.
+        seen, moved = 0, time.time()
+        stall = 60 * self.target.slow
         while True:
-            if time.time() > deadline:
+            now = time.time()
+            if now > deadline:
                 raise BootFailure("guest did not answer on the command channel within %ds"
                                   % self.boot_timeout)
+            size = os.path.getsize(self.console)
+            if size != seen:
+                seen, moved = size, now
+            elif now - moved > stall:
+                raise BootFailure("guest boot stalled: no console output for %d s" % stall)
             if self.proc.poll() is not None:
                 raise BootFailure("guest died during boot (QEMU exit %s)" % self.proc.returncode)
             try:
@@ -176,6 +189,8 @@ class VM:
                     self.cmd_log.write(out + ("\n" if out else "") + "[rc=%d]\n" % rc)
                     self.cmd_log.flush()
                 return rc, out
+            if BUDGET.exhausted():
+                raise TestFailure("stopped: " + BUDGET.why())
             left = deadline - time.time()
             if left <= 0:
                 if _sync:
@@ -264,6 +279,8 @@ class VM:
     def _qmp_read(self, timeout=60):
         deadline = time.time() + timeout
         while b"\n" not in self.qmp_buf:
+            if BUDGET.exhausted():
+                raise TestFailure("stopped: " + BUDGET.why())
             left = deadline - time.time()
             if left <= 0:
                 raise TestFailure("QMP timed out")
