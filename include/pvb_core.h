@@ -24,10 +24,11 @@ struct pvb_balloon;
 struct seq_file;
 
 /*
- * Pages handled per allocation round, lock round trip and host buffer:
- * 16 MiB, eight whole 2 MiB blocks.  A multiple of PVB_HUGE_PAGES, so a
- * block never straddles two host buffers (a hugetlbfs-backed host frees a
- * huge page only when all its sub-pages arrive in one buffer).
+ * Pages handled per allocation round and lock round trip, and handed to
+ * the front-end at once: 16 MiB, eight whole 2 MiB blocks.  A multiple of
+ * PVB_HUGE_PAGES, so that with QEMU's buffers of this size a block never
+ * straddles two host buffers (a hugetlbfs-backed QEMU frees a huge page
+ * only when all its sub-pages arrive in one buffer).
  */
 #define PVB_BATCH_PAGES		4096
 #define PVB_HUGE_ORDER		9

@@ -10,7 +10,7 @@
 
 struct virtio_device;
 
-/* Module parameters that belong to the front-end (src/main.c). */
+/* Module parameters of the front-end defined in src/main.c. */
 extern unsigned int pvb_oom_deflate_pages;
 extern bool pvb_takeover;
 extern bool pvb_give_back;

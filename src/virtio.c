@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * pvballoon virtio front-end: drives QEMU's virtio-balloon device (virtio
- * device id 5) and connects it to the balloon core.
+ * pvballoon virtio front-end: drives a virtio-balloon device (virtio
+ * device id 5; QEMU, Firecracker, cloud-hypervisor, crosvm, over virtio-pci
+ * or virtio-mmio) and connects it to the balloon core.  The buffer shapes
+ * each host takes are chosen in virtio_host.c.
  *
  * The host writes a target (config num_pages); a worker converges the core
  * to it and writes back config actual.  Whatever changes the balloon - the
@@ -15,9 +17,10 @@
  * guest writes a target of its own, or an OOM notification gives pages back.
  *
  * Ordering with the host (MUST_TELL_HOST and migration):
- *  - a page is in the balloon only after the host acknowledged its
- *    inflate buffer, so its inflate is always processed before any deflate
- *    of it can be sent;
+ *  - a page enters the balloon as soon as its inflate buffer is sent,
+ *    but its deflate or migration is sent only after every inflate buffer
+ *    was acknowledged (pvb_wait_inflates()), so the host always processes
+ *    a page's inflate before its deflate;
  *  - a deflated page is freed only after the host acknowledged the
  *    deflate buffer;
  *  - migration sends "inflate new" and "deflate old" only when no
@@ -369,14 +372,17 @@ static int pvb_fe_inflate(struct pvb_balloon *b, struct list_head *pages,
 {
 	struct pvb_virtio *pv = b->fe_priv;
 	struct list_head *pos = pages->next;
+	bool queued = false;
 	int err = 0;
 
 	mutex_lock(&pv->lock);
 	while (pos != pages) {
 		struct list_head *start = pos;
-		struct pvb_vbuf *vb = pv->broken ? ERR_PTR(-EIO) :
-			pvb_get_buf(pv, PVB_VQ_INFLATE, pv->infl, "an inflate");
+		struct pvb_vbuf *vb = ERR_PTR(-EIO);
 
+		/* A reset device has no queues; a broken host hears nothing. */
+		if (!pv->dead && !pv->broken)
+			vb = pvb_get_buf(pv, PVB_VQ_INFLATE, pv->infl, "an inflate");
 		if (!IS_ERR(vb)) {
 			pvb_fill_pfns(pv, vb, pages, &pos);
 			err = pvb_queue(pv, PVB_VQ_INFLATE, vb);
@@ -390,8 +396,10 @@ static int pvb_fe_inflate(struct pvb_balloon *b, struct list_head *pages,
 			err = -EIO;
 			break;
 		}
+		queued = true;
 	}
-	pvb_kick(pv, PVB_VQ_INFLATE);
+	if (queued)
+		pvb_kick(pv, PVB_VQ_INFLATE);
 	mutex_unlock(&pv->lock);
 	return err;
 }
@@ -405,12 +413,15 @@ static int pvb_fe_deflate(struct pvb_balloon *b, struct list_head *pages,
 			  unsigned long n)
 {
 	struct pvb_virtio *pv = b->fe_priv;
+	bool queued = false;
 	int err = 0;
 
-	/* After a reset the host forgot the balloon: nothing to tell. */
-	if (READ_ONCE(pv->dead))
-		return 0;
 	mutex_lock(&pv->lock);
+	/* After a reset the host forgot the balloon: nothing to tell. */
+	if (pv->dead) {
+		mutex_unlock(&pv->lock);
+		return 0;
+	}
 	/* A deflate must never overtake the inflate of the same page. */
 	if (pv->broken || pvb_wait_inflates(pv))
 		err = -EIO;
@@ -428,9 +439,12 @@ static int pvb_fe_deflate(struct pvb_balloon *b, struct list_head *pages,
 		if (pvb_queue(pv, PVB_VQ_DEFLATE, vb)) {
 			list_splice_init(&vb->hold, pages);
 			err = -EIO;
+		} else {
+			queued = true;
 		}
 	}
-	pvb_kick(pv, PVB_VQ_DEFLATE);
+	if (queued)
+		pvb_kick(pv, PVB_VQ_DEFLATE);
 	mutex_unlock(&pv->lock);
 	return err;
 }
@@ -728,6 +742,8 @@ static void pvb_reset(struct pvb_virtio *pv)
 	mutex_unlock(&pv->lock);
 	cancel_work_sync(&pv->reap_work);
 	pv->vdev->config->del_vqs(pv->vdev);
+	/* Anything that still reaches for a queue now oopses, never a UAF. */
+	memset(pv->vqs, 0, sizeof(pv->vqs));
 }
 
 static void pvb_free_bufs(struct pvb_virtio *pv)
@@ -742,11 +758,15 @@ static void pvb_free_bufs(struct pvb_virtio *pv)
 	kfree(pv->defl);
 	pvb_vbuf_free(pv->mig_infl);
 	pvb_vbuf_free(pv->mig_defl);
+	pv->infl = pv->defl = NULL;
+	pv->mig_infl = pv->mig_defl = NULL;
+	pv->nbufs = 0;
 }
 
 /*
  * The host profile's buffers: as many as keep PVB_PFNS_IN_FLIGHT PFNs with
- * the host, but fewer than the smaller queue has descriptors.
+ * the host, but fewer than the smaller queue has descriptors.  All or
+ * nothing: on failure no buffer is left and nbufs is 0.
  */
 static int pvb_alloc_bufs(struct pvb_virtio *pv)
 {
@@ -760,18 +780,21 @@ static int pvb_alloc_bufs(struct pvb_virtio *pv)
 	pv->infl = kcalloc(pv->nbufs, sizeof(*pv->infl), GFP_KERNEL);
 	pv->defl = kcalloc(pv->nbufs, sizeof(*pv->defl), GFP_KERNEL);
 	if (!pv->infl || !pv->defl)
-		return -ENOMEM;
+		goto fail;
 	for (i = 0; i < pv->nbufs; i++) {
 		pv->infl[i] = pvb_vbuf_alloc(pv->host.max_pfns);
 		pv->defl[i] = pvb_vbuf_alloc(pv->host.max_pfns);
 		if (!pv->infl[i] || !pv->defl[i])
-			return -ENOMEM;
+			goto fail;
 	}
 	pv->mig_infl = pvb_vbuf_alloc(1);
 	pv->mig_defl = pvb_vbuf_alloc(1);
 	if (!pv->mig_infl || !pv->mig_defl)
-		return -ENOMEM;
+		goto fail;
 	return 0;
+fail:
+	pvb_free_bufs(pv);
+	return -ENOMEM;
 }
 
 static void pvb_free(struct pvb_virtio *pv)
@@ -939,8 +962,24 @@ static int pvb_restore(struct virtio_device *vdev)
 	err = pvb_find_vqs(pv);
 	if (err)
 		return err;
-	pv->dead = false;
-	pv->broken = false;
+	/*
+	 * The queues may have come back with another size: size the buffers
+	 * again.  All of them are idle after the reset at freeze.
+	 */
+	mutex_lock(&pv->lock);
+	pvb_free_bufs(pv);
+	err = pvb_alloc_bufs(pv);
+	if (!err) {
+		pv->dead = false;
+		pv->broken = false;
+	}
+	mutex_unlock(&pv->lock);
+	if (err) {
+		virtio_reset_device(vdev);
+		vdev->config->del_vqs(vdev);
+		memset(pv->vqs, 0, sizeof(pv->vqs));
+		return err;
+	}
 	pvb_start(pv);
 	return 0;
 }
@@ -1016,6 +1055,28 @@ static int pvb_take_one(struct device *dev, void *data)
 	return 0;
 }
 
+/*
+ * After loading: is a balloon device ours, or held by another driver?  A
+ * balloon without its device shrinks the guest and tells no host, so say
+ * so, with the way out.
+ */
+static int pvb_whose(struct device *dev, void *data)
+{
+	struct virtio_device *vdev = dev_to_virtio(dev);
+	struct device_driver *drv = READ_ONCE(dev->driver);
+	unsigned int *ours = data;
+
+	if (vdev->id.device != VIRTIO_ID_BALLOON || !drv)
+		return 0;
+	if (drv == &pvb_virtio_driver.driver) {
+		(*ours)++;
+		return 0;
+	}
+	pr_warn("%s is driven by %s, not pvballoon: the host will not see this balloon; load pvballoon with takeover=1, or blacklist %s (README, Installing in a real guest)\n",
+		dev_name(dev), drv->name, drv->name);
+	return 0;
+}
+
 /**
  * pvb_virtio_init - register the virtio driver
  * @b: the balloon
@@ -1028,15 +1089,15 @@ static int pvb_take_one(struct device *dev, void *data)
  */
 int pvb_virtio_init(struct pvb_balloon *b)
 {
-	unsigned int i;
+	unsigned int i, ours = 0;
 	int err;
 
 	err = register_virtio_driver(&pvb_virtio_driver);
 	if (err)
 		return err;
-	if (!pvb_takeover)
-		return 0;
-	bus_for_each_dev(pvb_virtio_driver.driver.bus, NULL, NULL, pvb_take_one);
+	if (pvb_takeover)
+		bus_for_each_dev(pvb_virtio_driver.driver.bus, NULL, NULL,
+				 pvb_take_one);
 	for (i = 0; i < PVB_MAX_TAKEN && pvb_taken[i]; i++) {
 		/* Not device_attach(): it would find the old driver first. */
 		err = device_driver_attach(&pvb_virtio_driver.driver, pvb_taken[i]);
@@ -1044,6 +1105,9 @@ int pvb_virtio_init(struct pvb_balloon *b)
 			pr_warn("takeover: %s did not bind to pvballoon (error %d)\n",
 				dev_name(pvb_taken[i]), err);
 	}
+	bus_for_each_dev(pvb_virtio_driver.driver.bus, NULL, &ours, pvb_whose);
+	if (!ours)
+		pr_info("no virtio-balloon device bound: the balloon works from debugfs, but no host is told (stats: frontend: none)\n");
 	return 0;
 }
 

@@ -282,6 +282,15 @@ def virtio_takeover(ctx):
     with ctx.vm("takeover", intree=True, mem="1G", balloon={}) as vm:
         load(vm, "virtio_balloon")
         set_balloon(ctx, vm, GUEST * 3 // 4, "in-tree ")
+        with ctx.step("says_who_holds_the_device"):
+            # What a user gets after a plain modprobe in a guest where udev
+            # loaded the in-tree driver first: a balloon no host hears of.
+            vm.sh("dmesg -c > /dev/null; insmod /modules/pvballoon.ko")
+            msg, s = vm.sh("dmesg"), vm.stats()
+            vm.sh("rmmod pvballoon")
+            ctx.check("driven by virtio_balloon, not pvballoon" in msg and "takeover=1" in msg,
+                      "no clear message about the device held by virtio_balloon: %s" % msg[-400:])
+            ctx.check(s.get("frontend") == "none", "stats frontend: %s" % s.get("frontend"))
         with ctx.step("take_over"):
             vm.sh("insmod /modules/pvballoon.ko takeover=1")
             bound = vm.sh("ls /sys/bus/virtio/drivers/pvballoon/ 2>/dev/null | grep virtio || true")
@@ -423,9 +432,11 @@ def virtio_hugetlbfs(ctx):
                     _, out = touch_most(vm)
                     ctx.check("0 bad pages" in out, "guest memory after deflate: " + out)
                     if driver == "pvballoon":
-                        # Generous: the balloon falls back to 4 KiB pages
-                        # when the guest has no free 2 MiB block.
-                        ctx.check(freed[driver] >= 0.5, "pvballoon freed %.0f%% of the inflated size"
+                        # A guest that just freed what it touched has free
+                        # 2 MiB blocks to spare: whole blocks, 252-256 MiB
+                        # freed in our runs.  4 KiB pages in QEMU-sized
+                        # buffers free about 218 MiB: not enough.
+                        ctx.check(freed[driver] >= 0.9, "pvballoon freed %.0f%% of the inflated size"
                                   % (100 * freed[driver]))
             finally:
                 if os.path.exists(path):
