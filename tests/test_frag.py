@@ -10,13 +10,14 @@ allocates from.  Variants, each on a fresh guest:
   virtio_balloon       the in-tree driver, inflated through QMP
   pvballoon_blocks     the defaults (whole free 2 MiB blocks from the
                        guest's surplus first): must do no worse than in-tree
-  pvballoon_unmovable  movable=0 (6.12 only, for the figures)
+  pvballoon_unmovable  movable=0 (6.12 only, for the figures; make check-long)
 
 Distribution kernels only in make check: a comparison of placements, which
 the debug kernel makes ten times slower and no more telling.  The debug
 kernel watches migration in test_stress.py and in virtio_plain's
 compaction step; tests/run --long runs this on it too.
 """
+import statistics
 import time
 
 from harness.errors import TestFailure
@@ -81,36 +82,56 @@ def scenario(ctx, variant):
         return got / want, migrated, n
 
 
+# pvballoon may trail the in-tree driver by this much (fraction of the
+# possible huge pages) and still count as no worse.
+MARGIN = 0.05
+
+
+def no_worse(ctx, r, variant):
+    """The huge-page fractions of @variant and of the in-tree driver, each
+    the median of its rounds.  One boot's layout varies by up to 20 points
+    for either driver (seen on 6.1: pvballoon 76% and 95% on two boots of
+    the same kernel, in-tree 95% on both), so when the first round falls
+    short two more rounds of both decide on the median of three: a driver
+    that is really worse loses two rounds of three, one odd boot does not
+    decide.  In-tree's extra rounds are shared between the comparisons."""
+    pvb = [r[variant][0]]
+    intree = r.setdefault("intree_rounds", [r["virtio_balloon"][0]])
+    if pvb[0] < statistics.median(intree) - MARGIN:
+        pvb += [scenario(ctx, variant)[0] for _ in range(2)]
+        while len(intree) < 3:
+            intree.append(scenario(ctx, "virtio_balloon")[0])
+        ctx.note("%s %s rounds: %s; in-tree %s" % (
+            ctx.target.name, variant, " ".join("%.0f%%" % (100 * f) for f in pvb),
+            " ".join("%.0f%%" % (100 * f) for f in intree)))
+    return statistics.median(pvb), statistics.median(intree)
+
+
 @test("fragmentation", cost=8, debug=False)
 def fragmentation(ctx):
     r = {}
     for variant in ("pvballoon", "pvballoon_nomig", "virtio_balloon", "pvballoon_blocks"):
         with ctx.step(variant):
             r[variant] = scenario(ctx, variant)
-    if ctx.target.name == "6.12":
+    if ctx.target.name == "6.12" and ctx.runner.long_suite:
+        # For the figures only (no check): the long suite.
         with ctx.step("pvballoon_unmovable"):
             r["unmovable"] = scenario(ctx, "pvballoon_unmovable")
     with ctx.step("compare"):
         for v in ("pvballoon", "pvballoon_nomig", "virtio_balloon"):
             ctx.check(v in r, "variant %s did not complete" % v)
-        pvb, nomig, intree = r["pvballoon"], r["pvballoon_nomig"], r["virtio_balloon"]
-        if pvb[0] < intree[0] - 0.05:
-            # One boot's layout varies by a few percent either way: a
-            # second round of both decides, on the mean of the two.
-            pvb2, intree2 = scenario(ctx, "pvballoon"), scenario(ctx, "virtio_balloon")
-            ctx.note("%s second round: pvballoon %.0f%%, in-tree %.0f%%"
-                     % (ctx.target.name, 100 * pvb2[0], 100 * intree2[0]))
-            pvb = ((pvb[0] + pvb2[0]) / 2,) + pvb[1:]
-            intree = ((intree[0] + intree2[0]) / 2,) + intree[1:]
-        ctx.check(pvb[0] >= intree[0] - 0.05, "pvballoon got %.0f%% of the huge pages, in-tree %.0f%%"
-                  % (100 * pvb[0], 100 * intree[0]))
-        ctx.check(nomig[0] <= pvb[0] - 0.20, "control (migration=0) got %.0f%%, pvballoon %.0f%%: the "
-                  "scenario does not show what migration buys" % (100 * nomig[0], 100 * pvb[0]))
-        ctx.check(pvb[1] >= pvb[2] // 2, "balloon_migrate moved by %d for a %d-page balloon"
-                  % (pvb[1], pvb[2]))
+        pvb, intree = no_worse(ctx, r, "pvballoon")
+        nomig, first = r["pvballoon_nomig"], r["pvballoon"]
+        ctx.check(pvb >= intree - MARGIN, "pvballoon got %.0f%% of the huge pages, in-tree %.0f%%"
+                  % (100 * pvb, 100 * intree))
+        ctx.check(nomig[0] <= pvb - 0.20, "control (migration=0) got %.0f%%, pvballoon %.0f%%: the "
+                  "scenario does not show what migration buys" % (100 * nomig[0], 100 * pvb))
+        ctx.check(first[1] >= first[2] // 2, "balloon_migrate moved by %d for a %d-page balloon"
+                  % (first[1], first[2]))
         ctx.check(nomig[1] == 0, "pages migrated with migration=0: %d" % nomig[1])
     with ctx.step("blocks_no_worse"):
-        ctx.check("pvballoon_blocks" in r, "variant pvballoon_blocks did not complete")
-        ctx.check(r["pvballoon_blocks"][0] >= intree[0] - 0.05,
+        ctx.check("pvballoon_blocks" in r and "virtio_balloon" in r, "a variant did not complete")
+        blocks, intree = no_worse(ctx, r, "pvballoon_blocks")
+        ctx.check(blocks >= intree - MARGIN,
                   "with whole blocks first pvballoon got %.0f%% of the huge pages, in-tree %.0f%%"
-                  % (100 * r["pvballoon_blocks"][0], 100 * intree[0]))
+                  % (100 * blocks, 100 * intree))
