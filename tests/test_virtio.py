@@ -6,6 +6,7 @@ with pvballoon and with the in-tree virtio_balloon on the same kernel and
 QEMU: a check that cannot tell the two apart measures the device, and a
 check that fails for in-tree is checking the wrong thing.
 """
+import contextlib
 import fcntl
 import os
 import re
@@ -378,22 +379,32 @@ def virtio_unresponsive_host(ctx):
 HUGETLBFS = "/dev/hugepages"
 
 
-def reserve_host_huge_pages(n):
-    """Make sure the host has @n free 2 MiB huge pages and a hugetlbfs
-    mount; False if it cannot (fragmented host memory).  Never shrinks the
-    pool: guests of other targets may be using it."""
+@contextlib.contextmanager
+def host_huge_pages(n):
+    """Hold the host's hugetlbfs for one guest at a time, with @n free 2 MiB
+    huge pages that no one has reserved; yields False if the host cannot
+    provide them (fragmented host memory).  A guest's shared mapping
+    reserves its pages when QEMU maps it, after this check: without the
+    lock held for the guest's whole life, two guests counted the same free
+    pages and one failed to start.  Never shrinks the pool."""
     with open("/tmp/pvballoon-hugetlbfs.lock", "w") as lk:
         fcntl.flock(lk, fcntl.LOCK_EX)
         if not os.path.ismount(HUGETLBFS):
             os.makedirs(HUGETLBFS, exist_ok=True)
             subprocess.run(["mount", "-t", "hugetlbfs", "none", HUGETLBFS], check=True)
-        free = host_meminfo("HugePages_Free")
+        free = host_meminfo("HugePages_Free") - host_meminfo("HugePages_Rsvd")
         if free < n:
             with open("/proc/sys/vm/nr_hugepages") as f:
                 total = int(f.read())
             with open("/proc/sys/vm/nr_hugepages", "w") as f:
                 f.write(str(total + n - free))
-        return host_meminfo("HugePages_Free") >= n
+        yield host_meminfo("HugePages_Free") - host_meminfo("HugePages_Rsvd") >= n
+
+
+def reserve_host_huge_pages(n):
+    """host_huge_pages() for a caller that runs one guest at a time."""
+    with host_huge_pages(n) as ok:
+        return ok
 
 
 def host_meminfo(key):
@@ -411,8 +422,9 @@ def virtio_hugetlbfs(ctx):
     file's allocated size is this guest's alone, whatever else runs."""
     freed = {}
     for driver in DRIVERS:
-        with ctx.step(driver + "/host_huge_pages_freed"):
-            if not reserve_host_huge_pages(GUEST // (2 * MIB) + 8):
+        with ctx.step(driver + "/host_huge_pages_freed"), \
+                host_huge_pages(GUEST // (2 * MIB) + 8) as ok:
+            if not ok:
                 raise Skip("the host cannot reserve %d huge pages" % (GUEST // (2 * MIB) + 8))
             path = os.path.join(HUGETLBFS, "pvb-%d-%s-%s" % (os.getpid(), ctx.target.name, driver))
             mem = ["-object", "memory-backend-file,id=ram0,size=%d,mem-path=%s,share=on"
