@@ -138,9 +138,10 @@ static unsigned long pvb_surplus_blocks(struct pvb_balloon *b)
  * Whole 2 MiB blocks first, while the guest has free ones (*@huge): one
  * allocation instead of 512, and the host gets 512 contiguous PFNs in a
  * row - in one buffer on QEMU - so it can drop a whole huge page of its own
- * (hugetlbfs, THP) instead of splitting it, or merge them into ranges.  The block is split into 4 KiB pages that stay
- * individually movable, so compaction can still take it apart when the
- * guest wants huge pages of its own.  When no free block is left, *@huge
+ * (hugetlbfs, THP) instead of splitting it, or merge them into ranges.
+ * The block is split into 4 KiB pages that stay individually movable, so
+ * compaction can still take it apart when the guest wants huge pages of
+ * its own.  When no free block is left, *@huge
  * is cleared and the rest of this operation uses 4 KiB pages: asking again
  * would only fail again, and reclaim or compaction for a balloon block
  * would cost the guest more than it saves the host.
