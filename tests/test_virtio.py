@@ -496,8 +496,8 @@ def timed_balloon(vm, size, timeout):
 
 
 def shapes_run(ctx, profile):
-    """A host-driven inflate and deflate of SHAPE_MIB with host=@profile.
-    Returns (elements, best inflate MiB/s, host RSS freed fraction)."""
+    """A host-driven inflate and deflate of SHAPE_MIB with host=@profile,
+    traced.  Returns (elements, host RSS freed fraction)."""
     trace = os.path.join(ctx.runner.results, ctx.target.name, "shapes-%s.trace" % profile)
     os.makedirs(os.path.dirname(trace), exist_ok=True)
     if os.path.exists(trace):
@@ -512,14 +512,10 @@ def shapes_run(ctx, profile):
                   % (profile, s.get("host_profile")))
         touch_most(vm)
         rss0, v0 = vm.qemu_rss_kib(), vm.vmstat()
-        speeds = [SHAPE_MIB / timed_balloon(vm, GUEST - SHAPE_MIB * MIB, 120 * ctx.target.slow)]
+        timed_balloon(vm, GUEST - SHAPE_MIB * MIB, 120 * ctx.target.slow)
         rss1, v1 = vm.qemu_rss_kib(), vm.vmstat()
         timed_balloon(vm, GUEST, 120 * ctx.target.slow)
         v2 = vm.vmstat()
-        # A second round on memory the host no longer backs: the protocol
-        # alone, for the throughput comparison.
-        speeds.append(SHAPE_MIB / timed_balloon(vm, GUEST - SHAPE_MIB * MIB, 120 * ctx.target.slow))
-        timed_balloon(vm, GUEST, 120 * ctx.target.slow)
         s = vm.stats()
     pages = SHAPE_MIB * 256
     ctx.check(v1["balloon_inflate"] - v0["balloon_inflate"] == pages and
@@ -532,12 +528,35 @@ def shapes_run(ctx, profile):
     ctx.check(s["largest_buffer_pfns"] == max(e[2] for e in elems),
               "stats largest_buffer_pfns %d, QEMU saw %d" % (s["largest_buffer_pfns"],
                                                              max(e[2] for e in elems)))
-    ctx.note("%s host=%s: %d elements, %d-%d PFNs and %d descriptor(s) each; inflate %.0f/%.0f MiB/s; "
-             "host RSS -%.0f%%" % (ctx.target.name, profile, len(elems), min(e[2] for e in elems),
-                                   max(e[2] for e in elems), max(e[1] for e in elems),
-                                   speeds[0], speeds[1], 100 * freed))
+    ctx.note("%s host=%s: %d elements, %d-%d PFNs and %d descriptor(s) each; host RSS -%.0f%%"
+             % (ctx.target.name, profile, len(elems), min(e[2] for e in elems),
+                max(e[2] for e in elems), max(e[1] for e in elems), 100 * freed))
     ctx.check(freed >= 0.9, "host RSS fell by %.0f%% of the inflated size" % (100 * freed))
-    return elems, max(speeds), freed
+    return elems, freed
+
+
+PACE_ROUNDS = 3
+
+
+def pace_run(ctx):
+    """Host-driven inflate throughput of the generic and qemu profiles,
+    untraced, in one guest, rounds taken in turn so that both see the same
+    host load: {profile: [MiB/s per round]}.  A first, untimed round
+    takes the host from backing every page to backing none (its THPs
+    split): every timed round then finds what the one before left."""
+    speed = {"generic": [], "qemu": []}
+    with ctx.vm("pace", mem="1G", balloon={}) as vm:
+        for rnd in range(PACE_ROUNDS + 1):
+            for profile in speed:
+                load(vm, "pvballoon", "host=" + profile)
+                secs = timed_balloon(vm, GUEST - SHAPE_MIB * MIB, 120 * ctx.target.slow)
+                timed_balloon(vm, GUEST, 120 * ctx.target.slow)
+                vm.sh("rmmod pvballoon")
+                if rnd:
+                    speed[profile].append(SHAPE_MIB / secs)
+                else:
+                    break
+    return speed
 
 
 @test("virtio_buffer_shapes", cost=2, debug=False, targets=("6.12", "6.12-mmio"))
@@ -545,24 +564,25 @@ def virtio_buffer_shapes(ctx):
     """The generic profile sends what every host parses - one descriptor
     of at most 256 PFNs per element - and keeps pace with the qemu
     profile; auto on QEMU keeps whole 2 MiB blocks in big elements."""
-    speed = {}
     with ctx.step("generic/one_descriptor_of_256_pfns"):
-        elems, speed["generic"], _ = shapes_run(ctx, "generic")
+        elems, _ = shapes_run(ctx, "generic")
         bad = [e for e in elems if e[1] != 1 or e[2] > PORTABLE_PFNS]
         ctx.check(not bad, "%d of %d elements break the portable shape, e.g. %d descriptors of "
                   "%d PFNs" % (len(bad), len(elems), bad[0][1] if bad else 0, bad[0][2] if bad else 0))
     with ctx.step("auto/qemu_buffers"):
-        elems, speed["auto"], _ = shapes_run(ctx, "auto")
+        elems, _ = shapes_run(ctx, "auto")
         ctx.check(max(e[2] for e in elems) > PORTABLE_PFNS,
                   "auto on QEMU sent no element of more than %d PFNs" % PORTABLE_PFNS)
         ctx.check(all(e[1] == 1 for e in elems), "auto sent chained descriptors")
     with ctx.step("generic_keeps_pace"):
-        ctx.check("generic" in speed and "auto" in speed, "a profile did not complete")
-        ctx.note("%s inflate: generic %.0f MiB/s, qemu %.0f MiB/s (%.2fx)"
-                 % (ctx.target.name, speed["generic"], speed["auto"], speed["generic"] / speed["auto"]))
-        ctx.check(speed["generic"] >= 0.85 * speed["auto"],
+        speed = pace_run(ctx)
+        best = {p: max(v) for p, v in speed.items()}
+        ctx.note("%s inflate of %d MiB: generic %s MiB/s, qemu %s MiB/s; best %.2fx"
+                 % (ctx.target.name, SHAPE_MIB, "/".join("%.0f" % v for v in speed["generic"]),
+                    "/".join("%.0f" % v for v in speed["qemu"]), best["generic"] / best["qemu"]))
+        ctx.check(best["generic"] >= 0.85 * best["qemu"],
                   "generic profile %.0f MiB/s, more than 15%% below qemu's %.0f MiB/s"
-                  % (speed["generic"], speed["auto"]))
+                  % (best["generic"], best["qemu"]))
     if ctx.target.spec.get("balloon_device", "virtio-balloon-pci") != "virtio-balloon-pci":
         return
     with ctx.step("modern_device_identified"):
