@@ -3,6 +3,7 @@
 import re
 
 from harness.runner import test
+from harness.vm import parse_kv
 
 D = "/sys/kernel/debug/pvballoon"
 MIB = 256                      # pages per MiB
@@ -120,18 +121,29 @@ def core(ctx):
             vm.sh("echo 100 > %s/inflate" % D)
             s0 = stable(vm.stats())
             bad = []
-            for f in ("inflate", "deflate", "target"):
-                for name, arg in BAD_SIZES + [("word_all", "all" if f != "deflate" else "ALL")]:
-                    r = write(vm, f, arg)
-                    s = stable(vm.stats())
-                    if r != "err EINVAL" or s != s0:
-                        bad.append("%s %s: %s%s" % (f, name, r, "" if s == s0 else ", stats changed"))
-                        s0 = s          # report each bad write once
-            for name, arg in (("two", "2"), ("word", "yes"), ("empty", ""), ("padded", "01"),
-                              ("space", "1 "), ("nul", "1\\0")):
-                r = write(vm, "migration", arg)
-                if r != "err EINVAL" or vm.sh("cat %s/migration" % D).strip() != "1":
-                    bad.append("migration %s: %s" % (name, r))
+            # One round trip for the whole table: each write, then the
+            # stats it left.
+            cases = [(f, name, arg) for f in ("inflate", "deflate", "target")
+                     for name, arg in BAD_SIZES + [("word_all", "all" if f != "deflate" else "ALL")]]
+            out = vm.sh("; ".join("echo '@@ %s %s'; pvbwrite %s/%s '%s'; cat %s/stats"
+                                  % (f, name, D, f, arg, D) for f, name, arg in cases))
+            for chunk in out.split("@@ ")[1:]:
+                head, _, rest = chunk.partition("\n")
+                r, _, st = rest.partition("\n")
+                s = stable(parse_kv(st))
+                if r.strip() != "err EINVAL" or s != s0:
+                    bad.append("%s: %s%s" % (head, r.strip(), "" if s == s0 else ", stats changed"))
+                    s0 = s          # report each bad write once
+            ctx.check(len(out.split("@@ ")) == len(cases) + 1, "the table did not run: %s" % out[-300:])
+            mig = (("two", "2"), ("word", "yes"), ("empty", ""), ("padded", "01"),
+                   ("space", "1 "), ("nul", "1\\0"))
+            out = vm.sh("; ".join("echo '@@ migration %s'; pvbwrite %s/migration '%s'; cat %s/migration"
+                                  % (name, D, arg, D) for name, arg in mig))
+            for chunk in out.split("@@ ")[1:]:
+                head, r, now = (chunk.split("\n") + ["", ""])[:3]
+                if r.strip() != "err EINVAL" or now.strip() != "1":
+                    bad.append("%s: %s, now %s" % (head, r.strip(), now.strip()))
+            ctx.check(len(out.split("@@ ")) == len(mig) + 1, "the table did not run: %s" % out[-300:])
             ctx.check(not bad, "; ".join(bad))
             ctx.note("bad input: %d writes refused with EINVAL, stats unchanged"
                      % (3 * (len(BAD_SIZES) + 1) + 6))

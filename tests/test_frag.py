@@ -12,6 +12,12 @@ allocates from.  Variants, each on a fresh guest:
                        guest's surplus first): must do no worse than in-tree
   pvballoon_unmovable  movable=0 (6.12 only, for the figures; make check-long)
 
+On the kernel_balloon backend (7.x) the kernel isolates every balloon page
+itself and only our migrate callback can refuse: the control's huge-page
+request then takes 110-150 s of failed migrations (15 s on 6.x).  There
+make check runs a short control - one compaction pass must move nothing and
+must have asked us - and the full one waits for make check-long.
+
 Distribution kernels only in make check: a comparison of placements, which
 the debug kernel makes ten times slower and no more telling.  The debug
 kernel watches migration in test_stress.py and in virtio_plain's
@@ -27,7 +33,7 @@ D = "/sys/kernel/debug/pvballoon"
 GIB = 1 << 30
 
 
-def scenario(ctx, variant):
+def scenario(ctx, variant, short_control=False):
     intree = variant == "virtio_balloon"
     vm = ctx.vm(variant, intree=intree, mem="1G", smp=1, balloon={} if intree else None)
     with vm:
@@ -40,6 +46,7 @@ def scenario(ctx, variant):
             vm.sh("insmod /modules/pvballoon.ko" + params)
             if variant.endswith("nomig"):
                 vm.sh("echo 0 > %s/migration" % D)
+            ctx.backend = vm.stats()["backend"]
         v0 = vm.vmstat()
         vm.sh("fragment 93 > /tmp/frag.out 2>&1 &")
         deadline = time.time() + 300 * ctx.target.slow
@@ -60,6 +67,16 @@ def scenario(ctx, variant):
         else:
             vm.sh("echo %d > %s/inflate" % (n, D))
         vm.sh("kill $(pidof fragment); while pidof fragment >/dev/null; do sleep 0.1; done")
+        if short_control:
+            r0 = vm.stats()["isolate_refused"]
+            vm.sh("echo 1 > /proc/sys/vm/compact_memory", timeout=600 * ctx.target.slow)
+            v1, s = vm.quiesced_counters()
+            migrated = v1.get("balloon_migrate", 0) - v0.get("balloon_migrate", 0)
+            ctx.note("%s %s (one compaction pass): %d refused, migrated %d"
+                     % (ctx.target.name, variant, s["isolate_refused"] - r0, migrated))
+            if s["isolate_refused"] == r0:
+                raise TestFailure("compaction never asked to move a balloon page")
+            return None, migrated, n
         free = vm.free_pages()
         want = free // 512
         vm.sh("echo %d > /proc/sys/vm/nr_hugepages" % want, timeout=600 * ctx.target.slow)
@@ -110,9 +127,12 @@ def no_worse(ctx, r, variant):
 @test("fragmentation", cost=8, debug=False)
 def fragmentation(ctx):
     r = {}
+    short = False
     for variant in ("pvballoon", "pvballoon_nomig", "virtio_balloon", "pvballoon_blocks"):
         with ctx.step(variant):
-            r[variant] = scenario(ctx, variant)
+            r[variant] = scenario(ctx, variant, short and variant.endswith("nomig"))
+            if variant == "pvballoon":
+                short = ctx.backend == "kernel_balloon" and not ctx.runner.long_suite
     if ctx.target.name == "6.12" and ctx.runner.long_suite:
         # For the figures only (no check): the long suite.
         with ctx.step("pvballoon_unmovable"):
@@ -124,8 +144,9 @@ def fragmentation(ctx):
         nomig, first = r["pvballoon_nomig"], r["pvballoon"]
         ctx.check(pvb >= intree - MARGIN, "pvballoon got %.0f%% of the huge pages, in-tree %.0f%%"
                   % (100 * pvb, 100 * intree))
-        ctx.check(nomig[0] <= pvb - 0.20, "control (migration=0) got %.0f%%, pvballoon %.0f%%: the "
-                  "scenario does not show what migration buys" % (100 * nomig[0], 100 * pvb))
+        ctx.check(nomig[0] is None or nomig[0] <= pvb - 0.20,
+                  "control (migration=0) got %.0f%%, pvballoon %.0f%%: the scenario does not show "
+                  "what migration buys" % (100 * (nomig[0] or 0), 100 * pvb))
         ctx.check(first[1] >= first[2] // 2, "balloon_migrate moved by %d for a %d-page balloon"
                   % (first[1], first[2]))
         ctx.check(nomig[1] == 0, "pages migrated with migration=0: %d" % nomig[1])

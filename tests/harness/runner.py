@@ -94,6 +94,7 @@ class Ctx:
     def step(self, name):
         full = "%s/%s/%s" % (self.target.name, self.name, name)
         n0 = len(self.notes)
+        t0 = time.time()
         try:
             yield
         except Skip as e:
@@ -105,6 +106,8 @@ class Ctx:
                 type(e).__name__, e, traceback.format_exc()), self.notes[n0:]))
         else:
             self.results.append((full, "ok", "", self.notes[n0:]))
+        with self.runner.lock:
+            self.runner.steps.append((full, time.time() - t0))
 
 
 class Runner:
@@ -120,6 +123,7 @@ class Runner:
         self.counts = {"ok": 0, "fail": 0, "skip": 0}
         self.phases = []            # (what, seconds)
         self.groups = []            # (target/test, seconds)
+        self.steps = []             # (target/test/step, seconds)
         self.warned = False
 
     def emit(self, name, status, msg="", notes=()):
@@ -272,6 +276,12 @@ class Runner:
         for tname, secs in sorted(per_target.items()):
             print("# %-28s %6.0f s of guest time" % ("tests " + tname, secs))
         print("# slowest groups: %s" % self.slowest(10))
+        with self.lock:
+            steps = sorted(self.steps, key=lambda g: -g[1])
+        print("# slowest steps: %s" % ", ".join("%s %.0f s" % g for g in steps[:12]))
+        os.makedirs(self.results, exist_ok=True)
+        with open(os.path.join(self.results, "steps.tsv"), "w") as f:
+            f.writelines("%s\t%.1f\n" % g for g in steps)
         total = BUDGET.elapsed()
         print("# wall time %.0f s in the runner, %.0f s (%.1f min) since the run began; results in %s"
               % (wall, total, total / 60, self.results))

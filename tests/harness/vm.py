@@ -32,6 +32,19 @@ SPLAT = re.compile(
 QEMU = "qemu-system-x86_64"
 
 
+
+def parse_kv(out):
+    """"key: value" or "key value" lines, as a dict of ints (or strings)."""
+    d = {}
+    for ln in out.splitlines():
+        parts = ln.replace(":", " ").split()
+        if len(parts) >= 2:
+            try:
+                d[parts[0]] = int(parts[1])
+            except ValueError:
+                d[parts[0]] = parts[1]
+    return d
+
 class VM:
     def __init__(self, target, name, results, mem="1G", smp=1, balloon=None,
                  extra_qemu=(), append="", boot_timeout=None, initrd=None):
@@ -217,16 +230,8 @@ class VM:
 
     def read_kv(self, path):
         """A guest file of "key: value" or "key value" lines, as a dict of ints."""
-        out = self.sh("cat " + path)
-        d = {}
-        for ln in out.splitlines():
-            parts = ln.replace(":", " ").split()
-            if len(parts) >= 2:
-                try:
-                    d[parts[0]] = int(parts[1])
-                except ValueError:
-                    d[parts[0]] = parts[1]
-        return d
+        return parse_kv(self.sh("cat " + path))
+
 
     def vmstat(self):
         return self.read_kv("/proc/vmstat")
