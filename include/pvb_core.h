@@ -108,6 +108,8 @@ struct pvb_stats {
  * @reserve: inflation stops when MemAvailable would fall below this many
  *	pages, so that a balloon never leaves the guest to the OOM killer
  * @fe_sem: protects @fe and @fe_priv; migration only try-locks it
+ * @no_fe_show: with no front-end attached, says why in the stats file (the
+ *	virtio front-end sets it: no device, or a device another driver holds)
  */
 struct pvb_balloon {
 	struct pvb_mig mig;
@@ -126,6 +128,7 @@ struct pvb_balloon {
 	struct rw_semaphore fe_sem;
 	const struct pvb_frontend_ops *fe;
 	void *fe_priv;
+	void (*no_fe_show)(struct seq_file *m);
 };
 
 void pvb_balloon_init(struct pvb_balloon *b, bool movable, bool adjust_memtotal,

@@ -10,8 +10,4 @@ struct pvb_balloon;
 int pvb_debugfs_init(struct pvb_balloon *b);
 void pvb_debugfs_exit(void);
 
-/* Exposed for the parser's own checks; see debugfs.c. */
-int pvb_parse_pages(const char *buf, size_t len, unsigned long *pages,
-		    bool allow_all, bool *all);
-
 #endif /* PVB_DEBUGFS_H */

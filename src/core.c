@@ -523,15 +523,19 @@ void pvb_frontend_detach(struct pvb_balloon *b)
  * @b: the balloon
  * @m: the stats file
  *
- * Prints "frontend: none" when no host is attached.
+ * Prints "frontend: none" when no host is attached, and what @b->no_fe_show
+ * knows about why.
  */
 void pvb_frontend_show(struct pvb_balloon *b, struct seq_file *m)
 {
 	down_read(&b->fe_sem);
-	if (b->fe && b->fe->show)
+	if (b->fe && b->fe->show) {
 		b->fe->show(b, m);
-	else if (!b->fe)
+	} else if (!b->fe) {
 		seq_puts(m, "frontend: none\n");
+		if (b->no_fe_show)
+			b->no_fe_show(m);
+	}
 	up_read(&b->fe_sem);
 }
 

@@ -10,7 +10,9 @@
  *   verify     (r)  walks the page list and checks every page (tests)
  *
  * Writes return when the balloon has moved.  A malformed write fails with
- * -EINVAL and changes nothing.
+ * -EINVAL and changes nothing (control.c).  Under kernel lockdown debugfs
+ * refuses every write: sysfs.c offers inflate, deflate and target there,
+ * and stats stays readable (a read-only file).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -23,80 +25,11 @@
 #include <linux/string.h>
 #include <linux/uaccess.h>
 
+#include "pvb_control.h"
 #include "pvb_core.h"
 #include "pvb_debugfs.h"
 
-/* Longest accepted write: "18446744073709551615G\n" and then some. */
-#define PVB_WRITE_MAX	32
-
 static struct dentry *pvb_dir;
-
-/**
- * pvb_parse_pages - parse a balloon size written by a user
- * @buf: the bytes written (not NUL-terminated)
- * @len: their number
- * @pages: the size in 4 KiB pages, rounded up
- * @allow_all: accept the word "all"
- * @all: set when "all" was written
- *
- * Accepts decimal digits, optionally followed by one of K, M, G (binary,
- * either case) and one newline.  Everything else - empty, sign, spaces,
- * another suffix, trailing bytes, an embedded NUL, a value that overflows -
- * is -EINVAL.
- *
- * Return: 0 or -EINVAL.
- */
-int pvb_parse_pages(const char *buf, size_t len, unsigned long *pages,
-		    bool allow_all, bool *all)
-{
-	unsigned long long v = 0;
-	unsigned int shift = PAGE_SHIFT;
-	size_t i = 0;
-
-	*all = false;
-	if (len && buf[len - 1] == '\n')
-		len--;
-	if (!len || memchr(buf, '\0', len))
-		return -EINVAL;
-	if (allow_all && len == 3 && !memcmp(buf, "all", 3)) {
-		*all = true;
-		*pages = 0;
-		return 0;
-	}
-	for (; i < len && buf[i] >= '0' && buf[i] <= '9'; i++) {
-		if (check_mul_overflow(v, 10ULL, &v) ||
-		    check_add_overflow(v, (unsigned long long)(buf[i] - '0'), &v))
-			return -EINVAL;
-	}
-	if (!i)
-		return -EINVAL;
-	if (i < len) {
-		switch (buf[i]) {
-		case 'k': case 'K':
-			shift = 10;
-			break;
-		case 'm': case 'M':
-			shift = 20;
-			break;
-		case 'g': case 'G':
-			shift = 30;
-			break;
-		default:
-			return -EINVAL;
-		}
-		if (++i != len)
-			return -EINVAL;
-		/* Bytes, rounded up to pages, without overflowing. */
-		if (v > (ULLONG_MAX >> shift))
-			return -EINVAL;
-		v <<= shift;
-		v = (v >> PAGE_SHIFT) + !!(v & (PAGE_SIZE - 1));
-	}
-	if (v > LONG_MAX)
-		return -EINVAL;
-	*pages = v;
-	return 0;
-}
 
 /* Copy a user write into @buf (PVB_WRITE_MAX + 1 bytes). */
 static ssize_t pvb_copy_write(char *buf, const char __user *ubuf, size_t len)
@@ -111,41 +44,12 @@ static ssize_t pvb_copy_write(char *buf, const char __user *ubuf, size_t len)
 static ssize_t pvb_resize_write(struct file *file, const char __user *ubuf,
 				size_t len, loff_t *ppos, int sign)
 {
-	struct pvb_balloon *b = file_inode(file)->i_private;
-	const char *what = sign > 0 ? "inflate" : "deflate";
 	char buf[PVB_WRITE_MAX + 1];
-	unsigned long pages, moved, cur;
-	ssize_t n;
-	bool all;
-	int rc;
+	ssize_t n = pvb_copy_write(buf, ubuf, len);
 
-	n = pvb_copy_write(buf, ubuf, len);
 	if (n < 0)
 		return n;
-	if (pvb_parse_pages(buf, len, &pages, sign < 0, &all))
-		return -EINVAL;
-	if (all)
-		pages = pvb_pages(b);
-
-	rc = pvb_resize(b, sign * (long)pages, &moved);
-	cur = pvb_pages(b);
-	switch (rc) {
-	case 0:
-		return len;
-	case -EINVAL:
-		pr_warn_ratelimited("deflate: asked for %lu pages but the balloon holds %lu; nothing changed\n",
-			pages, cur);
-		break;
-	case -ENOMEM:
-		pr_warn_ratelimited("inflate: the allocator ran dry after %lu of %lu pages (%lu MiB); the balloon keeps them and now holds %lu pages\n",
-			moved, pages, moved >> (20 - PAGE_SHIFT), cur);
-		break;
-	default:
-		pr_warn_ratelimited("%s: stopped after %lu of %lu pages (error %d); the balloon holds %lu pages\n",
-			what, moved, pages, rc, cur);
-		break;
-	}
-	return rc;
+	return pvb_ctl_resize(file_inode(file)->i_private, buf, len, sign);
 }
 
 static ssize_t pvb_inflate_write(struct file *file, const char __user *ubuf,
@@ -163,25 +67,12 @@ static ssize_t pvb_deflate_write(struct file *file, const char __user *ubuf,
 static ssize_t pvb_target_write(struct file *file, const char __user *ubuf,
 				size_t len, loff_t *ppos)
 {
-	struct pvb_balloon *b = file_inode(file)->i_private;
 	char buf[PVB_WRITE_MAX + 1];
-	unsigned long pages, moved;
-	ssize_t n;
-	bool all;
-	int rc;
+	ssize_t n = pvb_copy_write(buf, ubuf, len);
 
-	n = pvb_copy_write(buf, ubuf, len);
 	if (n < 0)
 		return n;
-	if (pvb_parse_pages(buf, len, &pages, false, &all))
-		return -EINVAL;
-	rc = pvb_set_target(b, pages, &moved);
-	if (rc) {
-		pr_warn_ratelimited("target %lu: stopped after moving %lu pages (error %d); the balloon holds %lu pages\n",
-			pages, moved, rc, pvb_pages(b));
-		return rc;
-	}
-	return len;
+	return pvb_ctl_target(file_inode(file)->i_private, buf, len);
 }
 
 static ssize_t pvb_target_read(struct file *file, char __user *ubuf,

@@ -5,7 +5,9 @@
  * Module glue: parameters, load and unload.  The pieces:
  *   core.c            sizes, targets, allocation, statistics
  *   migrate_*.c       the migration backend (pvb_migrate.h)
+ *   control.c         inflate/deflate/target requests users write
  *   debugfs.c         /sys/kernel/debug/pvballoon/
+ *   sysfs.c           /sys/kernel/pvballoon/ (what lockdown allows)
  *   virtio*.c         the virtio-balloon front-end
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -17,6 +19,7 @@
 
 #include "pvb_core.h"
 #include "pvb_debugfs.h"
+#include "pvb_sysfs.h"
 #include "pvb_virtio.h"
 
 static bool movable = true;
@@ -135,11 +138,15 @@ static int __init pvb_init(void)
 		       KBUILD_MODNAME, rc);
 		return rc;
 	}
+	rc = pvb_sysfs_init(b);
+	if (rc) {
+		pr_err("cannot create /sys/kernel/%s (error %d)\n", KBUILD_MODNAME, rc);
+		goto err_debugfs;
+	}
 	rc = pvb_virtio_init(b);
 	if (rc) {
 		pr_err("cannot register the virtio driver (error %d)\n", rc);
-		pvb_debugfs_exit();
-		return rc;
+		goto err_sysfs;
 	}
 	pr_info("pvballoon %s loaded: migration backend %s, %s pages%s, MemTotal %s, reserve %lu MiB\n",
 		PVB_VERSION, pvb_mig_backend_name,
@@ -148,11 +155,18 @@ static int __init pvb_init(void)
 		adjust_memtotal ? "follows the balloon" : "fixed",
 		reserve >> (20 - PAGE_SHIFT));
 	return 0;
+
+err_sysfs:
+	pvb_sysfs_exit();
+err_debugfs:
+	pvb_debugfs_exit();
+	return rc;
 }
 
 static void __exit pvb_exit(void)
 {
 	pvb_virtio_exit();
+	pvb_sysfs_exit();
 	pvb_debugfs_exit();
 	pvb_balloon_destroy(&pvb_the_balloon);
 	pr_info("pvballoon %s unloaded\n", PVB_VERSION);

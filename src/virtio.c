@@ -1055,26 +1055,53 @@ static int pvb_take_one(struct device *dev, void *data)
 	return 0;
 }
 
+/* Where a virtio-balloon device is while pvballoon has none. */
+struct pvb_elsewhere {
+	struct seq_file *m;		/* the stats file, or NULL: dmesg */
+	unsigned int ours, others;
+};
+
+#define PVB_FIX_TAKEOVER "modprobe -r pvballoon && modprobe pvballoon takeover=1"
+
 /*
- * After loading: is a balloon device ours, or held by another driver?  A
- * balloon without its device shrinks the guest and tells no host, so say
- * so, with the way out.
+ * Is a balloon device ours, or held by another driver?  A balloon without
+ * its device shrinks the guest and tells no host, so say so, with the way
+ * out: in dmesg after loading, and in the stats file.
  */
 static int pvb_whose(struct device *dev, void *data)
 {
 	struct virtio_device *vdev = dev_to_virtio(dev);
 	struct device_driver *drv = READ_ONCE(dev->driver);
-	unsigned int *ours = data;
+	struct pvb_elsewhere *w = data;
 
-	if (vdev->id.device != VIRTIO_ID_BALLOON || !drv)
+	if (vdev->id.device != VIRTIO_ID_BALLOON)
 		return 0;
 	if (drv == &pvb_virtio_driver.driver) {
-		(*ours)++;
+		w->ours++;
 		return 0;
 	}
-	pr_warn("%s is driven by %s, not pvballoon: the host will not see this balloon; load pvballoon with takeover=1, or blacklist %s (README, Installing in a real guest)\n",
-		dev_name(dev), drv->name, drv->name);
+	w->others++;
+	if (w->m) {
+		seq_printf(w->m, "device: %s\n", dev_name(dev));
+		seq_printf(w->m, "device_driver: %s\n", drv ? drv->name : "none");
+		seq_puts(w->m, "fix: " PVB_FIX_TAKEOVER "\n");
+	} else if (drv) {
+		pr_warn("%s is driven by %s, not pvballoon: the host will not see this balloon; fix: " PVB_FIX_TAKEOVER "; at every boot: /etc/modprobe.d/pvballoon.conf (README: Installing in a real guest)\n",
+			dev_name(dev), drv->name);
+	} else {
+		pr_warn("%s has no driver: fix: " PVB_FIX_TAKEOVER "\n", dev_name(dev));
+	}
 	return 0;
+}
+
+/* pvb_balloon.no_fe_show: the stats file's word on a missing front-end. */
+static void pvb_no_device_show(struct seq_file *m)
+{
+	struct pvb_elsewhere w = { .m = m };
+
+	bus_for_each_dev(pvb_virtio_driver.driver.bus, NULL, &w, pvb_whose);
+	if (!w.others)
+		seq_puts(m, "device: none\n");
 }
 
 /**
@@ -1089,7 +1116,8 @@ static int pvb_whose(struct device *dev, void *data)
  */
 int pvb_virtio_init(struct pvb_balloon *b)
 {
-	unsigned int i, ours = 0;
+	struct pvb_elsewhere w = { };
+	unsigned int i;
 	int err;
 
 	err = register_virtio_driver(&pvb_virtio_driver);
@@ -1105,16 +1133,23 @@ int pvb_virtio_init(struct pvb_balloon *b)
 			pr_warn("takeover: %s did not bind to pvballoon (error %d)\n",
 				dev_name(pvb_taken[i]), err);
 	}
-	bus_for_each_dev(pvb_virtio_driver.driver.bus, NULL, &ours, pvb_whose);
-	if (!ours)
-		pr_info("no virtio-balloon device bound: the balloon works from debugfs, but no host is told (stats: frontend: none)\n");
+	bus_for_each_dev(pvb_virtio_driver.driver.bus, NULL, &w, pvb_whose);
+	if (!w.ours && !w.others)
+		pr_info("no virtio-balloon device: the balloon works from debugfs and sysfs, but no host is told (stats: frontend: none)\n");
+	down_write(&b->fe_sem);
+	b->no_fe_show = pvb_no_device_show;
+	up_write(&b->fe_sem);
 	return 0;
 }
 
 void pvb_virtio_exit(void)
 {
+	struct pvb_balloon *b = &pvb_the_balloon;
 	unsigned int i;
 
+	down_write(&b->fe_sem);
+	b->no_fe_show = NULL;
+	up_write(&b->fe_sem);
 	unregister_virtio_driver(&pvb_virtio_driver);
 	for (i = 0; i < PVB_MAX_TAKEN && pvb_taken[i]; i++) {
 		if (pvb_give_back) {

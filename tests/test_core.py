@@ -2,6 +2,7 @@
 """The movable balloon core through debugfs (issue: private movable core)."""
 import re
 
+from harness.errors import Skip
 from harness.runner import test
 from harness.vm import parse_kv
 
@@ -195,4 +196,49 @@ def core(ctx):
             vm.sh("echo 64M > %s/inflate" % D)
             ctx.check(meminfo_kib(vm, "MemTotal") == t0, "MemTotal moved with adjust_memtotal=0")
             ctx.check(vm.stats()["current"] == 16384, "inflate failed")
+            vm.sh("rmmod pvballoon")
+
+
+S = "/sys/kernel/pvballoon"
+
+
+@test("sysfs_lockdown", cost=1, debug=False)
+def sysfs_lockdown(ctx):
+    """/sys/kernel/pvballoon: the same requests and parser as debugfs, and
+    what still works once the kernel is locked down (Secure Boot turns on
+    lockdown=integrity, which refuses every debugfs write)."""
+    with ctx.vm("sysfs", mem="1G") as vm:
+        vm.sh("insmod /modules/pvballoon.ko")
+        with ctx.step("sysfs_requests"):
+            v0 = vm.vmstat()
+            r = vm.sh("pvbwrite %s/inflate 64M" % S).strip()
+            v1, s = vm.vmstat(), vm.stats()
+            ctx.check(r == "ok 3" and s["current"] == 16384 and v1["balloon_inflate"] - v0["balloon_inflate"] == 16384,
+                      "sysfs inflate 64M: %s, current %d" % (r, s["current"]))
+            ctx.check(vm.sh("cat %s/current %s/target" % (S, S)).split() == ["16384", "16384"],
+                      "current/target read back wrong")
+            vm.sh("echo 1000 > %s/target" % S)
+            ctx.check(vm.stats()["current"] == 1000, "sysfs target 1000: %s" % vm.stats())
+            bad = []
+            for name, arg in BAD_SIZES:
+                r = vm.sh("pvbwrite %s/deflate '%s'" % (S, arg)).strip()
+                if r != "err EINVAL":
+                    bad.append("%s: %s" % (name, r))
+            ctx.check(not bad and vm.stats()["current"] == 1000, "sysfs took bad input: %s" % "; ".join(bad))
+            ctx.check(vm.sh("pvbwrite %s/deflate all" % S).strip() == "ok 3" and vm.stats()["current"] == 0,
+                      "sysfs deflate all")
+        with ctx.step("lockdown_integrity"):
+            vm.sh("mountpoint -q /sys/kernel/security || mount -t securityfs securityfs /sys/kernel/security")
+            rc, _ = vm.run("[ -w /sys/kernel/security/lockdown ]")
+            if rc:
+                raise Skip("this kernel has no lockdown LSM")
+            vm.sh("echo integrity > /sys/kernel/security/lockdown")
+            ctx.check("[integrity]" in vm.sh("cat /sys/kernel/security/lockdown"), "lockdown not raised")
+            r = vm.sh("pvbwrite %s/inflate 16M" % D).strip()
+            ctx.check(r == "err EPERM", "debugfs write under lockdown: %s (want EPERM)" % r)
+            r = vm.sh("pvbwrite %s/inflate 16M" % S).strip()
+            s = vm.stats()                       # read-only debugfs files stay readable
+            ctx.check(r == "ok 3" and s["current"] == 4096, "sysfs inflate under lockdown: %s, %s" % (r, s))
+            vm.sh("echo 0 > %s/target" % S)
+            ctx.check(vm.sh("cat %s/current" % S).strip() == "0", "sysfs target 0 under lockdown")
             vm.sh("rmmod pvballoon")

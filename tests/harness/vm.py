@@ -129,7 +129,11 @@ class VM:
         deadline = start + self.boot_timeout
         self.qmp_sock = self._connect(self.tmp + "/qmp.sock", deadline)
         self.cmd_sock = self._connect(self.tmp + "/cmd.sock", deadline)
-        self._qmp_read()                       # greeting
+        # The greeting; QEMU may send an event (RESUME) ahead of it, and
+        # taking that for the greeting would pair every later command with
+        # the answer to the one before.
+        while "QMP" not in self._qmp_read():
+            pass
         self.qmp("qmp_capabilities")
         # The guest drops what arrives before it opens the port: knock until
         # it answers.  A boot whose console stops moving is stuck (a timer

@@ -1,0 +1,69 @@
+# SPDX-License-Identifier: GPL-2.0
+"""A real Debian guest: systemd, udev, DKMS, booted from its own disk.
+
+    with RealVM(target, "name", results, balloon={}) as vm:
+        vm.sh("systemctl is-system-running --wait")
+        vm.reboot()
+
+The disk is a copy-on-write overlay of the target's cached image
+(scripts/build-guest-image), so each VM starts from the pristine guest and
+the image is never written.  QEMU loads the image's kernel and initrd
+itself, as a boot loader with one entry would; reboot() powers the guest
+off and boots the same disk again (QEMU runs with -no-reboot), checking
+first that the guest did not change the kernel or initrd it would boot.
+The command channel is pvb-cmd.service on ttyS1 (tests/guest/pvb-cmd).
+"""
+import os
+import subprocess
+import time
+
+from .errors import TestFailure
+from .vm import VM
+
+
+class RealVM(VM):
+    def __init__(self, target, name, results, **kw):
+        kw.setdefault("boot_timeout", 600)
+        super().__init__(target, name, results, initrd=target.initrd, **kw)
+        self.disk = os.path.join(self.dir, "disk.qcow2")
+        if os.path.exists(self.disk):
+            os.unlink(self.disk)
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw",
+                        "-b", target.image, self.disk], check=True)
+        self.boots = 0
+
+    def qemu_argv(self):
+        argv = super().qemu_argv()
+        i = argv.index("-append")
+        argv[i + 1] = "root=/dev/vda rw " + argv[i + 1]
+        return argv + ["-drive", "file=%s,if=virtio,format=qcow2,cache=unsafe" % self.disk]
+
+    def _boot_once(self):
+        super()._boot_once()
+        # The channel is up early; the test wants a booted system.
+        rc, out = self.run("systemctl is-system-running --wait", timeout=self.boot_timeout)
+        self.boots += 1
+        self.note_boot = out.strip()
+
+    def boot_id(self):
+        return self.sh("cat /proc/sys/kernel/random/boot_id").strip()
+
+    def reboot(self):
+        """Reboot as a user would (systemctl reboot); the guest comes back
+        on the same disk.  Returns the seconds it took."""
+        t0 = time.time()
+        rel = self.target.release
+        out = self.sh("sha256sum /boot/vmlinuz-%s /boot/initrd.img-%s | cut -d' ' -f1" % (rel, rel))
+        if out.split() != self.target.boot_sums:
+            raise TestFailure("the guest changed its kernel or initrd; the harness boots the image's")
+        self.run("systemctl reboot", timeout=30)
+        deadline = time.time() + 300
+        while self.proc.poll() is None:
+            if time.time() > deadline:
+                raise TestFailure("the guest did not go down within 300 s of systemctl reboot")
+            time.sleep(0.5)
+        self.check_splat(phase="before reboot")
+        self._kill()
+        self.cmd_buf = self.qmp_buf = b""
+        self.start()
+        return time.time() - t0

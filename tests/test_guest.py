@@ -1,0 +1,166 @@
+# SPDX-License-Identifier: GPL-2.0
+"""The real guest: a Debian 12 disk with systemd and udev
+(scripts/build-guest-image), the project copied in, the README's own
+install commands run in it, then what a user does, a reboot, and the
+README's removal commands.
+
+The commands come from README.md's blocks marked <!-- guest-test: NAME -->,
+so the README cannot drift from what is tested.  Checks are numbers: who
+drives the device, MemFree and vmstat deltas, QMP actual, QEMU's RSS.
+"""
+import os
+import re
+import subprocess
+import tarfile
+import time
+
+from harness.errors import TestFailure
+from harness.realvm import RealVM
+from harness.runner import test
+from harness.targets import copy_tree, pvb_version
+
+MIB = 1 << 20
+GUEST = 1024 * MIB
+D = "/sys/kernel/debug/pvballoon"
+SRC = "/root/pvballoon"
+
+
+def readme_block(top, name):
+    """The shell block that follows <!-- guest-test: @name --> in README.md."""
+    with open(os.path.join(top, "README.md")) as f:
+        text = f.read()
+    m = re.search(r"<!-- guest-test: %s -->\s*```sh\n(.*?)```" % re.escape(name), text, re.S)
+    if not m:
+        raise TestFailure("README.md has no block marked guest-test: %s" % name)
+    return m.group(1)
+
+
+def source_disk(ctx):
+    """The project's files as a tar on a raw disk (the guest's /dev/vdb):
+    the copy a user would scp or clone."""
+    d = os.path.join(ctx.runner.results, ctx.target.name, "src")
+    copy_tree(ctx.runner.top, d)
+    tar = os.path.join(ctx.runner.results, ctx.target.name, "pvballoon-src.tar")
+    with tarfile.open(tar, "w") as t:
+        t.add(d, arcname="pvballoon")
+    size = os.path.getsize(tar)
+    with open(tar, "ab") as f:           # whole sectors for the block device
+        f.write(b"\0" * (-size % 512 + 10240))
+    return tar
+
+
+def driver_of_balloon(vm):
+    """The driver bound to the virtio-balloon device (device id 5), or
+    "none"."""
+    return vm.sh("for d in /sys/bus/virtio/devices/*; do [ \"$(cat $d/device)\" = 0x0005 ] || continue; "
+                 "[ -e $d/driver ] && basename $(readlink $d/driver) || echo none; done").strip() or "no device"
+
+
+def actual(vm):
+    return vm.qmp("query-balloon")["actual"]
+
+
+def wait_actual(vm, size, timeout=120):
+    t0 = time.time()
+    vm.qmp("balloon", value=size)
+    while actual(vm) != size:
+        if time.time() - t0 > timeout:
+            raise TestFailure("QMP balloon %d MiB: actual stuck at %d MiB" % (size // MIB, actual(vm) // MIB))
+        time.sleep(0.5)
+    return time.time() - t0
+
+
+def user_session(ctx, vm, what):
+    """What a user does with the balloon: debugfs inflate and deflate,
+    vmstat and stats, then the host's QMP balloon and guest-stats."""
+    # Touch nearly all free memory, then free it, so that the host backs
+    # whatever pages the balloon takes.
+    avail = vm.meminfo()["MemAvailable"] // 1024 - 96
+    vm.sh("mkdir -p /mnt/touch && mount -t tmpfs -o size=%dM tmpfs /mnt/touch && "
+          "dd if=/dev/zero of=/mnt/touch/f bs=1M count=%d status=none; umount /mnt/touch"
+          % (avail + 8, avail), timeout=300)
+    v0, m0, rss0 = vm.vmstat(), vm.meminfo(), vm.qemu_rss_kib()
+    vm.sh("echo 256M > %s/inflate" % D)
+    v1, m1, rss1, s = vm.vmstat(), vm.meminfo(), vm.qemu_rss_kib(), vm.stats()
+    free_drop = (m0["MemFree"] - m1["MemFree"]) // 1024
+    ctx.note("%s: inflate 256M: vmstat +%d, MemFree -%d MiB, actual %d MiB, QEMU RSS -%d MiB"
+             % (what, v1["balloon_inflate"] - v0["balloon_inflate"], free_drop, actual(vm) // MIB,
+                (rss0 - rss1) // 1024))
+    ctx.check(v1["balloon_inflate"] - v0["balloon_inflate"] == 65536 and s["current"] == 65536,
+              "vmstat +%d, stats current %d" % (v1["balloon_inflate"] - v0["balloon_inflate"], s["current"]))
+    ctx.check(240 <= free_drop <= 300, "MemFree fell by %d MiB for a 256 MiB inflate" % free_drop)
+    ctx.check(actual(vm) == GUEST - 256 * MIB, "the host sees actual %d MiB" % (actual(vm) // MIB))
+    ctx.check(rss0 - rss1 >= 200 * 1024, "QEMU's RSS fell by only %d MiB" % ((rss0 - rss1) // 1024))
+    vm.sh("echo all > %s/deflate" % D)
+    v2 = vm.vmstat()
+    ctx.check(v2["balloon_deflate"] - v1["balloon_deflate"] == 65536 and actual(vm) == GUEST,
+              "deflate all: vmstat -%d, actual %d MiB" % (v2["balloon_deflate"] - v1["balloon_deflate"],
+                                                         actual(vm) // MIB))
+    secs = wait_actual(vm, GUEST - 512 * MIB)
+    tot = vm.meminfo()["MemTotal"]
+    vm.qmp("qom-set", path="/machine/peripheral/balloon0", property="guest-stats-polling-interval", value=1)
+    time.sleep(3)
+    host = vm.qmp("qom-get", path="/machine/peripheral/balloon0", property="guest-stats")["stats"]
+    ctx.note("%s: QMP balloon to 512 MiB in %.1f s; guest-stats total-memory %d MiB, MemTotal %d MiB"
+             % (what, secs, host["stat-total-memory"] // MIB, tot // 1024))
+    ctx.check(host["stat-total-memory"] == tot * 1024, "guest-stats total-memory %d != MemTotal %d KiB"
+              % (host["stat-total-memory"], tot))
+    ctx.check(vm.stats()["current"] == 131072, "host target not followed: %s" % vm.stats())
+    wait_actual(vm, GUEST)
+
+
+@test("real_guest", cost=20, targets=("debian12",))
+def real_guest(ctx):
+    top = ctx.runner.top
+    ver = pvb_version(top)
+    tar = source_disk(ctx)
+    install, remove = readme_block(top, "install"), readme_block(top, "remove")
+    extra = ["-drive", "file=%s,if=virtio,format=raw,readonly=on" % tar]
+    with RealVM(ctx.target, "guest", ctx.runner.results, mem="1G", smp=2, balloon={},
+                extra_qemu=extra) as vm:
+        ctx.note("debian12: booted %s (%s) in %.0f s" % (vm.sh("uname -r").strip(), vm.note_boot,
+                                                        vm.boot_seconds))
+        with ctx.step("stock_guest"):
+            ctx.check(driver_of_balloon(vm) == "virtio_balloon",
+                      "before install the balloon is driven by %s" % driver_of_balloon(vm))
+        with ctx.step("readme_install"):
+            vm.sh("mkdir -p %s && tar xf /dev/vdb -C /root" % SRC)
+            t0 = time.time()
+            rc, out = vm.run("cd %s && set -ex\n%s" % (SRC, install), timeout=1800)
+            took = time.time() - t0
+            with open(os.path.join(vm.dir, "install.log"), "w") as f:
+                f.write(out)
+            ctx.note("debian12: README install commands took %.0f s (rc %d)" % (took, rc))
+            ctx.check(rc == 0, "README install failed (rc %d): %s" % (rc, out[-1500:]))
+            ctx.check(driver_of_balloon(vm) == "pvballoon",
+                      "after the README's install the balloon is driven by %s" % driver_of_balloon(vm))
+            ctx.check(vm.sh("cat /etc/modprobe.d/pvballoon.conf").startswith("# pvballoon:"),
+                      "no /etc/modprobe.d/pvballoon.conf")
+            s = vm.stats()
+            ctx.check(s.get("frontend") == "virtio", "stats frontend %s" % s.get("frontend"))
+        with ctx.step("user_commands"):
+            user_session(ctx, vm, "installed")
+        with ctx.step("reboot_keeps_pvballoon"):
+            secs = vm.reboot()
+            ctx.note("debian12: reboot took %.0f s" % secs)
+            ctx.check(driver_of_balloon(vm) == "pvballoon",
+                      "after reboot the balloon is driven by %s" % driver_of_balloon(vm))
+            wait_actual(vm, GUEST - 256 * MIB)
+            ctx.check(vm.stats()["current"] == 65536, "after reboot: %s" % vm.stats())
+            wait_actual(vm, GUEST)
+        with ctx.step("readme_remove"):
+            rc, out = vm.run("cd /root && set -ex\n" + remove, timeout=600)
+            ctx.check(rc == 0, "README removal failed (rc %d): %s" % (rc, out[-1500:]))
+            ctx.check(driver_of_balloon(vm) == "virtio_balloon",
+                      "after removal the balloon is driven by %s" % driver_of_balloon(vm))
+            rc, _ = vm.run("[ -e /etc/modprobe.d/pvballoon.conf ]")
+            ctx.check(rc != 0, "removal left /etc/modprobe.d/pvballoon.conf")
+            rc, out = vm.run("find /lib/modules -name 'pvballoon.ko*'; ls /var/lib/dkms")
+            ctx.check("pvballoon" not in out, "removal left: %s" % out)
+        with ctx.step("reboot_after_removal"):
+            vm.reboot()
+            ctx.check(driver_of_balloon(vm) == "virtio_balloon",
+                      "after removal and reboot the balloon is driven by %s" % driver_of_balloon(vm))
+            secs = wait_actual(vm, GUEST - 256 * MIB)
+            ctx.note("debian12: in-tree driver after removal: 256 MiB in %.1f s" % secs)
+            wait_actual(vm, GUEST)
