@@ -49,8 +49,8 @@ static ssize_t target_store(struct kobject *kobj, struct kobj_attribute *attr,
 	return pvb_ctl_target(pvb_sysfs_balloon, buf, len);
 }
 
-static ssize_t current_show(struct kobject *kobj, struct kobj_attribute *attr,
-			    char *buf)
+static ssize_t pvb_current_show(struct kobject *kobj,
+				struct kobj_attribute *attr, char *buf)
 {
 	return sysfs_emit(buf, "%lu\n", pvb_pages(pvb_sysfs_balloon));
 }
@@ -58,7 +58,11 @@ static ssize_t current_show(struct kobject *kobj, struct kobj_attribute *attr,
 static struct kobj_attribute pvb_attr_inflate = __ATTR_WO(inflate);
 static struct kobj_attribute pvb_attr_deflate = __ATTR_WO(deflate);
 static struct kobj_attribute pvb_attr_target = __ATTR(target, 0600, target_show, target_store);
-static struct kobj_attribute pvb_attr_current = __ATTR_RO(current);
+/* Spelt out: "current" is a macro (get_current()) that __ATTR_RO would expand. */
+static struct kobj_attribute pvb_attr_current = {
+	.attr = { .name = "current", .mode = 0444 },
+	.show = pvb_current_show,
+};
 
 static struct attribute *pvb_attrs[] = {
 	&pvb_attr_inflate.attr,
