@@ -16,6 +16,7 @@
 #   make check-loaded         make check with one core kept busy, timed
 #   make demo                 boot a VM and show the balloon at work
 #   make bench                pvballoon against the in-tree virtio_balloon
+#   make deb                  dist/pvballoon-dkms_<version>_all.deb (dh-dkms)
 #
 # The kbuild side lives in Kbuild, so the build still works when DKMS
 # appends KERNELRELEASE= to the make command line.
@@ -26,7 +27,7 @@ SRC := $(CURDIR)
 CONFTEST := $(SRC)/generated/pvb_conftest.h
 
 .PHONY: all modules conftest install clean check check-long check-cold check-loaded \
-	demo bench deps
+	demo bench deps deb
 
 all: modules
 
@@ -71,3 +72,7 @@ demo:
 bench:
 	$(SRC)/scripts/install-deps
 	$(SRC)/scripts/bench
+
+deb:
+	$(SRC)/scripts/install-deps
+	$(SRC)/scripts/make-deb

@@ -118,9 +118,9 @@ def real_guest(ctx):
     extra = ["-drive", "file=%s,if=virtio,format=raw,readonly=on" % tar]
     with RealVM(ctx.target, "guest", ctx.runner.results, mem="1G", smp=2, balloon={},
                 extra_qemu=extra) as vm:
-        ctx.note("debian12: booted %s (%s) in %.0f s" % (vm.sh("uname -r").strip(), vm.note_boot,
-                                                        vm.boot_seconds))
         with ctx.step("stock_guest"):
+            ctx.note("debian12: booted %s (%s) in %.0f s" % (vm.sh("uname -r").strip(), vm.note_boot,
+                                                            vm.boot_seconds))
             ctx.check(driver_of_balloon(vm) == "virtio_balloon",
                       "before install the balloon is driven by %s" % driver_of_balloon(vm))
         with ctx.step("readme_install"):

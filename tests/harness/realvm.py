@@ -33,10 +33,13 @@ class RealVM(VM):
         self.boots = 0
 
     def qemu_argv(self):
+        # The root disk first, so that it is /dev/vda (the image's fstab).
+        extra, self.extra_qemu = self.extra_qemu, []
         argv = super().qemu_argv()
+        self.extra_qemu = extra
         i = argv.index("-append")
         argv[i + 1] = "root=/dev/vda rw " + argv[i + 1]
-        return argv + ["-drive", "file=%s,if=virtio,format=qcow2,cache=unsafe" % self.disk]
+        return argv + ["-drive", "file=%s,if=virtio,format=qcow2,cache=unsafe" % self.disk] + extra
 
     def _boot_once(self):
         super()._boot_once()
