@@ -8,6 +8,8 @@
 #   make W=1                  extra compiler warnings
 #   make install              install the module (runs depmod) and the
 #                             modprobe.d snippet
+#   make dkms-src             copy what ships to /usr/src/pvballoon-<version>
+#                             (DESTDIR= to stage it elsewhere), for dkms add
 #   make check                the test suite in QEMU guests (CI; < 60 min cold)
 #   make check-long           make check plus the long runs: parity and
 #                             fragmentation comparisons on the debug kernel
@@ -25,9 +27,15 @@ KVER ?= $(shell uname -r)
 KDIR ?= /lib/modules/$(KVER)/build
 SRC := $(CURDIR)
 CONFTEST := $(SRC)/generated/pvb_conftest.h
+VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' $(SRC)/dkms.conf)
+# What ships: what DKMS (or make) needs to build and install the module on a
+# user's machine.  Everything else here is the developers' (tests, bench,
+# kernel builders).  make dkms-src and the Debian package copy only these.
+SHIP := Makefile Kbuild dkms.conf src include scripts/conftest.sh scripts/probes \
+	scripts/pvballoon-modprobe.conf scripts/dkms-post-install scripts/dkms-post-remove
 
 .PHONY: all modules conftest install clean check check-long check-cold check-loaded \
-	demo bench deps deb
+	demo bench deps deb dkms-src
 
 all: modules
 
@@ -44,6 +52,11 @@ install: modules
 	install -D -m 0644 $(SRC)/scripts/pvballoon-modprobe.conf \
 		$(DESTDIR)/etc/modprobe.d/pvballoon.conf
 	depmod -a $(KVER)
+
+dkms-src:
+	rm -rf $(DESTDIR)/usr/src/pvballoon-$(VERSION)
+	install -d $(DESTDIR)/usr/src/pvballoon-$(VERSION)
+	cd $(SRC) && cp -a --parents $(SHIP) $(DESTDIR)/usr/src/pvballoon-$(VERSION)/
 
 clean:
 	-[ ! -d "$(KDIR)" ] || $(MAKE) -C "$(KDIR)" M="$(SRC)" clean
@@ -74,5 +87,5 @@ bench:
 	$(SRC)/scripts/bench
 
 deb:
-	$(SRC)/scripts/install-deps
+	$(SRC)/scripts/install-deps deb
 	$(SRC)/scripts/make-deb

@@ -27,6 +27,8 @@ struct virtqueue_info {
  * @nvqs: number of queues (at most PVB_MAX_VQS)
  * @vqs: the queues found
  * @info: name and callback of each queue; a NULL name skips the queue
+ *
+ * Return: 0 or the transport's error.
  */
 static inline int pvb_virtio_find_vqs(struct virtio_device *vdev,
 				      unsigned int nvqs,

@@ -7,6 +7,54 @@
  * in the core knows about virtio: a front-end that wants a host to hear
  * about the balloon attaches a struct pvb_frontend_ops.
  */
+
+/**
+ * DOC: Locking
+ *
+ * The locks of the module, outermost first.  Each is taken only after the
+ * ones above it; functions that need one held assert it with
+ * lockdep_assert_held(), which the debug-kernel target (PROVE_LOCKING)
+ * checks.
+ *
+ * pvb_balloon.op_lock (mutex)
+ *	One resize at a time: inflate, deflate, target (user writes take it
+ *	killable, and hold it across the host's acknowledgements), the OOM
+ *	notifier's pvb_shrink(), front-end attach/detach, unload.  Process
+ *	context only.  An OOM notification waits here for a resize in
+ *	progress, as the in-tree driver's waits for its balloon_lock; a
+ *	resize's allocations are __GFP_NORETRY and never call the OOM killer,
+ *	so that wait ends.
+ *
+ * pvb_balloon.fe_sem (rw_semaphore)
+ *	@fe, @fe_priv and @no_fe_show.  Read-held for a whole resize (under
+ *	op_lock) and while the stats file prints; write-held to attach or
+ *	detach a front-end (under op_lock) and to set @no_fe_show.  Page
+ *	migration runs inside compaction, possibly inside our own inflate's
+ *	allocations, so it only tries: down_read_trylock(), else -EAGAIN.
+ *
+ * pvb_virtio.lock (mutex, virtio.c)
+ *	The inflate and deflate queues and their buffers (busy flags, the
+ *	pages held until the host acknowledges), broken and dead.  Taken by
+ *	the front-end operations (under op_lock and fe_sem), by the deflate
+ *	reap work, and by migration with mutex_trylock() only: an inflate
+ *	holding it may be what started the compaction.
+ *
+ * pvb_virtio.stop_lock (spinlock, irq-safe; a leaf)
+ *	The stop flag, so that interrupts (config change, stats request)
+ *	queue no work after removal or freeze began.
+ *
+ * The balloon lock (innermost; a leaf)
+ *	The page list and page->private: pvb_lock in migrate_mops.c (an
+ *	irq-safe spinlock, taken by compaction's isolate and putback), or the
+ *	kernel's balloon_dev_info.pages_lock on the kernel_balloon backend.
+ *	The design of upstream commit 7867015d1d38 ("stop using the page lock
+ *	in balloon code and instead use only the balloon_device_lock", its
+ *	opening line): one lock for the list and page->private, and no page
+ *	lock in our own synchronisation.
+ *
+ * Free page reporting takes none of these: the kernel sends one batch at
+ * a time, on a queue nothing else uses.
+ */
 #ifndef PVB_CORE_H
 #define PVB_CORE_H
 
@@ -107,7 +155,10 @@ struct pvb_stats {
  * @adjust_memtotal: MemTotal follows the balloon
  * @reserve: inflation stops when MemAvailable would fall below this many
  *	pages, so that a balloon never leaves the guest to the OOM killer
+ * @stats: the counters of the stats file and /proc/vmstat's balloon lines
  * @fe_sem: protects @fe and @fe_priv; migration only try-locks it
+ * @fe: the attached front-end's operations, or NULL
+ * @fe_priv: the attached front-end's data
  * @no_fe_show: with no front-end attached, says why in the stats file (the
  *	virtio front-end sets it: no device, or a device another driver holds)
  */

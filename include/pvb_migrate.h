@@ -44,8 +44,15 @@ struct pvb_mig_hooks {
  * @pages: pages in the balloon and not isolated, newest first
  * @nr_listed: length of @pages
  * @nr_isolated: pages isolated by compaction (off @pages, still ours)
- * All three, and page->private of every ballooned page, are protected by
- * the one balloon lock in migrate_mops.c.
+ * @isolated_wq: woken when @nr_isolated drops to zero (unload waits there)
+ * @hooks: the core's migrate and migrated callbacks
+ * @movable: pages were allocated movable and registered for migration
+ * @allow_isolate: the migration switch; off refuses isolation
+ * @adjust_managed: MemTotal follows the balloon
+ * @isolate_refused: isolations refused by the switch (stats)
+ *
+ * @pages, @nr_listed, @nr_isolated and page->private of every ballooned
+ * page are protected by the one balloon lock in migrate_mops.c.
  */
 struct pvb_mig {
 	struct list_head pages;
@@ -69,10 +76,12 @@ struct pvb_mig {
  * @nr_pages: pages in the balloon, isolated ones included.  Raised before
  *	pages are handed to the kernel and lowered after they came back, so
  *	it never reads lower than the truth.
+ * @hooks: the core's migrate and migrated callbacks
  * @migrate_ok: the migration switch; the kernel isolates our pages without
  *	asking, so "off" refuses in the migrate callback instead
  * @movable: pages were allocated movable; if not, every migration is
  *	refused (the kernel marks all balloon pages movable)
+ * @isolate_refused: migrations refused by the switch or by @movable (stats)
  */
 struct pvb_mig {
 	struct balloon_dev_info bdi;

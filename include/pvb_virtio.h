@@ -10,13 +10,6 @@
 
 struct virtio_device;
 
-/* Module parameters of the front-end defined in src/main.c. */
-extern unsigned int pvb_oom_deflate_pages;
-extern bool pvb_takeover;
-extern bool pvb_give_back;
-extern unsigned int pvb_host_timeout_ms;
-extern bool pvb_fault_noack;
-
 int pvb_virtio_init(struct pvb_balloon *b);
 void pvb_virtio_exit(void);
 

@@ -11,6 +11,7 @@
 #include <linux/delay.h>
 #include <linux/gfp.h>
 #include <linux/ktime.h>
+#include <linux/lockdep.h>
 #include <linux/mm.h>
 #include <linux/mmzone.h>
 #include <linux/nodemask.h>
@@ -63,6 +64,8 @@ static const struct pvb_mig_hooks pvb_hooks = {
 /**
  * pvb_pages - pages in the balloon: on the list plus isolated by compaction
  * @b: the balloon
+ *
+ * Return: the number of pages.
  */
 unsigned long pvb_pages(struct pvb_balloon *b)
 {
@@ -221,6 +224,9 @@ static int pvb_do_inflate(struct pvb_balloon *b, unsigned long n,
 	LIST_HEAD(batch);
 	int rc = 0;
 
+	lockdep_assert_held(&b->op_lock);
+	lockdep_assert_held_read(&b->fe_sem);
+
 	while (got < n) {
 		unsigned long want = min_t(unsigned long, n - got,
 					   PVB_BATCH_PAGES);
@@ -263,6 +269,9 @@ static int pvb_do_deflate(struct pvb_balloon *b, unsigned long n,
 	unsigned long got = 0, waited_ms = 0;
 	LIST_HEAD(batch);
 	int rc = 0;
+
+	lockdep_assert_held(&b->op_lock);
+	lockdep_assert_held_read(&b->fe_sem);
 
 	while (got < n) {
 		unsigned long want = min_t(unsigned long, n - got,
@@ -327,6 +336,8 @@ static int pvb_do_deflate(struct pvb_balloon *b, unsigned long n,
  */
 static int pvb_fe_finish(struct pvb_balloon *b, int rc, unsigned long done)
 {
+	lockdep_assert_held(&b->op_lock);
+	lockdep_assert_held_read(&b->fe_sem);
 	if (!b->fe)
 		return rc;
 	if (b->fe->flush) {
@@ -346,6 +357,7 @@ static int pvb_converge(struct pvb_balloon *b, unsigned long *moved)
 	unsigned long cur, done = 0;
 	int rc = 0;
 
+	lockdep_assert_held(&b->op_lock);
 	down_read(&b->fe_sem);
 	cur = pvb_pages(b);
 	if (b->target > cur)
@@ -433,6 +445,9 @@ void pvb_set_migration(struct pvb_balloon *b, bool on)
  *
  * For an OOM notifier: not killable, and the target follows the balloon
  * down, so nobody inflates straight back into the pressure.
+ *
+ * Return: 0, or the front-end's error telling the host (the pages are
+ * given back to the guest all the same).
  */
 int pvb_shrink(struct pvb_balloon *b, unsigned long n, unsigned long *done)
 {
@@ -452,6 +467,7 @@ int pvb_shrink(struct pvb_balloon *b, unsigned long n, unsigned long *done)
 /* Caller holds op_lock.  Empty the balloon with whatever front-end is on. */
 static void pvb_empty(struct pvb_balloon *b)
 {
+	lockdep_assert_held(&b->op_lock);
 	b->target = 0;
 	b->target_seq++;
 	pvb_converge(b, NULL);

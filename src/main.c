@@ -65,58 +65,6 @@ module_param(reserve_mb, uint, 0444);
 MODULE_PARM_DESC(reserve_mb,
 		 "MemAvailable (MiB) that inflation never takes, so the guest is not left to the OOM killer (default 0: automatic, 1/64 of RAM, at least 16 MiB)");
 
-/*
- * Pages the deflate-on-OOM notifier gives back per call (virtio front-end).
- * The in-tree driver's fixed 1 MiB makes an OOM-ing guest spin through the
- * notifier (firecracker issue 4324); a bigger chunk ends it sooner.
- */
-#define PVB_OOM_PAGES_MIN	1
-#define PVB_OOM_PAGES_MAX	(1U << 18)	/* 1 GiB */
-unsigned int pvb_oom_deflate_pages = 4096;	/* 16 MiB */
-
-static int pvb_oom_pages_set(const char *val, const struct kernel_param *kp)
-{
-	unsigned int v;
-
-	if (kstrtouint(val, 0, &v) || v < PVB_OOM_PAGES_MIN ||
-	    v > PVB_OOM_PAGES_MAX) {
-		pr_err("invalid oom_deflate_pages=%s: expected a number of pages from %u to %u\n",
-		       val, PVB_OOM_PAGES_MIN, PVB_OOM_PAGES_MAX);
-		return -EINVAL;
-	}
-	*(unsigned int *)kp->arg = v;
-	return 0;
-}
-
-static const struct kernel_param_ops pvb_oom_pages_ops = {
-	.set = pvb_oom_pages_set,
-	.get = param_get_uint,
-};
-module_param_cb(oom_deflate_pages, &pvb_oom_pages_ops, &pvb_oom_deflate_pages,
-		0644);
-MODULE_PARM_DESC(oom_deflate_pages,
-		 "Pages given back per OOM notification when the host offers DEFLATE_ON_OOM (1-262144, default 4096 = 16 MiB)");
-
-bool pvb_takeover;
-module_param_named(takeover, pvb_takeover, bool, 0444);
-MODULE_PARM_DESC(takeover,
-		 "Take virtio-balloon devices over from the driver bound to them (the in-tree virtio_balloon) on load (default 0)");
-
-bool pvb_give_back = true;
-module_param_named(give_back, pvb_give_back, bool, 0444);
-MODULE_PARM_DESC(give_back,
-		 "On unload, offer devices taken over back to their driver (default 1)");
-
-unsigned int pvb_host_timeout_ms = 30000;
-module_param_named(host_timeout_ms, pvb_host_timeout_ms, uint, 0644);
-MODULE_PARM_DESC(host_timeout_ms,
-		 "A host that does not acknowledge a buffer in this time is declared broken (default 30000)");
-
-bool pvb_fault_noack;
-module_param_named(fault_noack, pvb_fault_noack, bool, 0644);
-MODULE_PARM_DESC(fault_noack,
-		 "Testing aid: stop notifying the host, so that it never acknowledges a buffer (default 0)");
-
 static int __init pvb_init(void)
 {
 	struct pvb_balloon *b = &pvb_the_balloon;

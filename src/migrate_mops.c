@@ -40,6 +40,7 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/mm.h>
+#include <linux/lockdep.h>
 #include <linux/migrate.h>
 #include <linux/pagemap.h>
 #include <linux/sched.h>
@@ -255,6 +256,7 @@ static bool pvb_mops_isolate(struct page *page, isolate_mode_t mode)
 /* Caller holds pvb_lock. */
 static void pvb_mig_unisolate_locked(struct pvb_mig *m)
 {
+	lockdep_assert_held(&pvb_lock);
 	if (!--m->nr_isolated)
 		wake_up_all(&m->isolated_wq);
 }

@@ -39,6 +39,7 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/device.h>
+#include <linux/lockdep.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/oom.h>
@@ -56,6 +57,60 @@
 #include "pvb_compat_virtio.h"
 #include "pvb_core.h"
 #include "pvb_virtio.h"
+
+/* ------------------------------------------------- module parameters */
+
+/*
+ * Pages the deflate-on-OOM notifier gives back per call.
+ * The in-tree driver's fixed 1 MiB makes an OOM-ing guest spin through the
+ * notifier (firecracker issue 4324); a bigger chunk ends it sooner.
+ */
+#define PVB_OOM_PAGES_MIN	1
+#define PVB_OOM_PAGES_MAX	(1U << 18)	/* 1 GiB */
+static unsigned int pvb_oom_deflate_pages = 4096;	/* 16 MiB */
+
+static int pvb_oom_pages_set(const char *val, const struct kernel_param *kp)
+{
+	unsigned int v;
+
+	if (kstrtouint(val, 0, &v) || v < PVB_OOM_PAGES_MIN ||
+	    v > PVB_OOM_PAGES_MAX) {
+		pr_err("invalid oom_deflate_pages=%s: expected a number of pages from %u to %u\n",
+		       val, PVB_OOM_PAGES_MIN, PVB_OOM_PAGES_MAX);
+		return -EINVAL;
+	}
+	*(unsigned int *)kp->arg = v;
+	return 0;
+}
+
+static const struct kernel_param_ops pvb_oom_pages_ops = {
+	.set = pvb_oom_pages_set,
+	.get = param_get_uint,
+};
+module_param_cb(oom_deflate_pages, &pvb_oom_pages_ops, &pvb_oom_deflate_pages,
+		0644);
+MODULE_PARM_DESC(oom_deflate_pages,
+		 "Pages given back per OOM notification when the host offers DEFLATE_ON_OOM (1-262144, default 4096 = 16 MiB)");
+
+static bool pvb_takeover;
+module_param_named(takeover, pvb_takeover, bool, 0444);
+MODULE_PARM_DESC(takeover,
+		 "Take virtio-balloon devices over from the driver bound to them (the in-tree virtio_balloon) on load (default 0)");
+
+static bool pvb_give_back = true;
+module_param_named(give_back, pvb_give_back, bool, 0444);
+MODULE_PARM_DESC(give_back,
+		 "On unload, offer devices taken over back to their driver (default 1)");
+
+static unsigned int pvb_host_timeout_ms = 30000;
+module_param_named(host_timeout_ms, pvb_host_timeout_ms, uint, 0644);
+MODULE_PARM_DESC(host_timeout_ms,
+		 "A host that does not acknowledge a buffer in this time is declared broken (default 30000)");
+
+static bool pvb_fault_noack;
+module_param_named(fault_noack, pvb_fault_noack, bool, 0644);
+MODULE_PARM_DESC(fault_noack,
+		 "Testing aid: stop notifying the host, so that it never acknowledges a buffer (default 0)");
 
 #define PVB_HOST_TIMEOUT	msecs_to_jiffies(READ_ONCE(pvb_host_timeout_ms))
 
@@ -183,6 +238,7 @@ static void pvb_reap(struct pvb_virtio *pv)
 	struct pvb_vbuf *vb;
 	unsigned int len, i;
 
+	lockdep_assert_held(&pv->lock);
 	if (pv->broken || pv->dead)
 		return;
 	for (i = 0; i < ARRAY_SIZE(qs); i++)
@@ -216,6 +272,7 @@ static void pvb_declare_broken(struct pvb_virtio *pv, const char *what)
 static int pvb_wait_buf(struct pvb_virtio *pv, struct pvb_vbuf *vb,
 			const char *what)
 {
+	lockdep_assert_held(&pv->lock);
 	if (!READ_ONCE(vb->busy))
 		return 0;
 	if (pv->broken)
@@ -235,6 +292,7 @@ static int pvb_wait_all(struct pvb_virtio *pv, struct pvb_vbuf **bufs,
 	unsigned int i;
 	int err;
 
+	lockdep_assert_held(&pv->lock);
 	for (i = 0; i < pv->nbufs; i++) {
 		err = pvb_wait_buf(pv, bufs[i], what);
 		if (err)
@@ -258,6 +316,7 @@ static struct pvb_vbuf *pvb_idle_buf(struct pvb_virtio *pv,
 /* Caller holds pv->lock.  Tell the host about buffers added to queue @q. */
 static void pvb_kick(struct pvb_virtio *pv, int q)
 {
+	lockdep_assert_held(&pv->lock);
 	/* The fault_noack testing aid plays a host that never answers. */
 	if (!READ_ONCE(pvb_fault_noack))
 		virtqueue_kick(pv->vqs[q]);
@@ -273,6 +332,7 @@ static struct pvb_vbuf *pvb_get_buf(struct pvb_virtio *pv, int q,
 {
 	struct pvb_vbuf *vb = pvb_idle_buf(pv, bufs);
 
+	lockdep_assert_held(&pv->lock);
 	if (vb)
 		return vb;
 	if (pv->broken)
@@ -296,6 +356,7 @@ static int pvb_queue(struct pvb_virtio *pv, int q, struct pvb_vbuf *vb)
 	struct scatterlist sg;
 	int err;
 
+	lockdep_assert_held(&pv->lock);
 	sg_init_one(&sg, vb->pfns, vb->n * sizeof(vb->pfns[0]));
 	err = virtqueue_add_outbuf(pv->vqs[q], &sg, 1, vb, GFP_KERNEL);
 	if (err)
@@ -311,6 +372,7 @@ static int pvb_send(struct pvb_virtio *pv, int q, struct pvb_vbuf *vb)
 {
 	int err = pvb_queue(pv, q, vb);
 
+	lockdep_assert_held(&pv->lock);
 	if (!err)
 		pvb_kick(pv, q);
 	return err;
@@ -339,6 +401,7 @@ static int pvb_wait_inflates(struct pvb_virtio *pv)
 {
 	int err = pvb_wait_all(pv, pv->infl, "an inflate");
 
+	lockdep_assert_held(&pv->lock);
 	return err ?: pvb_wait_buf(pv, pv->mig_infl, "a migration inflate");
 }
 
@@ -350,6 +413,7 @@ static bool pvb_migration_busy(struct pvb_virtio *pv)
 {
 	unsigned int i;
 
+	lockdep_assert_held(&pv->lock);
 	pvb_reap(pv);
 	for (i = 0; i < pv->nbufs; i++)
 		if (pv->infl[i]->busy)

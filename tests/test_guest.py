@@ -164,3 +164,66 @@ def real_guest(ctx):
             secs = wait_actual(vm, GUEST - 256 * MIB)
             ctx.note("debian12: in-tree driver after removal: 256 MiB in %.1f s" % secs)
             wait_actual(vm, GUEST)
+
+
+def deb_disk(ctx):
+    """make deb on this machine; the .deb as a tar on a raw disk."""
+    top = ctx.runner.top
+    for cmd in (["scripts/install-deps", "deb"], ["scripts/make-deb"]):
+        r = subprocess.run(cmd, cwd=top, capture_output=True, text=True)
+        if r.returncode:
+            raise TestFailure("%s failed: %s" % (" ".join(cmd), (r.stdout + r.stderr)[-1500:]))
+    ctx.note("debian12: make deb: %s" % r.stdout.strip().splitlines()[0])
+    deb = "pvballoon-dkms_%s_all.deb" % pvb_version(top)
+    tar = os.path.join(ctx.runner.results, ctx.target.name, "deb.tar")
+    with tarfile.open(tar, "w") as t:
+        t.add(os.path.join(top, "dist", deb), arcname=deb)
+    size = os.path.getsize(tar)
+    with open(tar, "ab") as f:
+        f.write(b"\0" * (-size % 512 + 10240))
+    return tar, deb
+
+
+@test("real_guest_package", cost=20, targets=("debian12",), long=True)
+def real_guest_package(ctx):
+    """The package route (make check-long): apt install of the .deb that
+    make deb builds, a reboot, apt purge, a reboot."""
+    tar, deb = deb_disk(ctx)
+    extra = ["-drive", "file=%s,if=virtio,format=raw,readonly=on" % tar]
+    with RealVM(ctx.target, "package", ctx.runner.results, mem="1G", smp=2, balloon={},
+                extra_qemu=extra) as vm:
+        with ctx.step("apt_install"):
+            vm.sh("tar xf /dev/vdb -C /root")
+            t0 = time.time()
+            rc, out = vm.run("cd /root && apt-get install -y ./%s" % deb, timeout=1800)
+            with open(os.path.join(vm.dir, "apt-install.log"), "w") as f:
+                f.write(out)
+            ctx.note("debian12: apt install ./%s took %.0f s (rc %d)" % (deb, time.time() - t0, rc))
+            ctx.check(rc == 0, "apt install failed: %s" % out[-1500:])
+            rc, out = vm.run("dpkg-query -W -f='${Conffiles}' pvballoon-dkms")
+            ctx.check("/etc/modprobe.d/pvballoon.conf" in out, "not a conffile: %s" % out)
+            ctx.check("installed" in vm.sh("dkms status pvballoon"), "dkms status: not installed")
+            vm.sh("modprobe pvballoon")
+            ctx.check(driver_of_balloon(vm) == "pvballoon",
+                      "after apt install and modprobe the balloon is driven by %s" % driver_of_balloon(vm))
+        with ctx.step("user_commands"):
+            user_session(ctx, vm, "package")
+        with ctx.step("reboot_keeps_pvballoon"):
+            vm.reboot()
+            ctx.check(driver_of_balloon(vm) == "pvballoon",
+                      "after reboot the balloon is driven by %s" % driver_of_balloon(vm))
+        with ctx.step("apt_purge"):
+            rc, out = vm.run("apt-get purge -y pvballoon-dkms && rmmod pvballoon && modprobe virtio_balloon",
+                             timeout=600)
+            ctx.check(rc == 0, "apt purge failed: %s" % out[-1500:])
+            out = vm.sh("[ ! -e /etc/modprobe.d/pvballoon.conf ] || echo conf-left; "
+                        "find /lib/modules -name 'pvballoon.ko*'")
+            ctx.check(not out.strip(), "purge left: %s" % out)
+            ctx.check(driver_of_balloon(vm) == "virtio_balloon",
+                      "after purge the balloon is driven by %s" % driver_of_balloon(vm))
+        with ctx.step("reboot_after_purge"):
+            vm.reboot()
+            ctx.check(driver_of_balloon(vm) == "virtio_balloon",
+                      "after purge and reboot the balloon is driven by %s" % driver_of_balloon(vm))
+            wait_actual(vm, GUEST - 256 * MIB)
+            wait_actual(vm, GUEST)

@@ -72,6 +72,22 @@ def build(ctx):
         after = sorted(os.path.relpath(p, src) for p in glob.glob(src + "/**", recursive=True))
         extra = sorted(set(after) - set(before))
         ctx.check(not extra, "make clean left %s" % extra[:10])
+    if not t.debug:
+        return
+    # The debug kernel's source tree carries the kernel's own style tools.
+    scripts = os.path.join(os.path.dirname(t.kdir), "src", "scripts")
+    files = sorted(glob.glob(os.path.join(t.top, "src", "*.c")) +
+                   glob.glob(os.path.join(t.top, "include", "*.h")))
+    with ctx.step("checkpatch_clean"):
+        r = subprocess.run(["perl", os.path.join(scripts, "checkpatch.pl"), "--no-tree", "--terse",
+                            "--show-types", "-f"] + files, capture_output=True, text=True)
+        bad = [ln for ln in r.stdout.splitlines() if re.search(r": (ERROR|WARNING|CHECK):", ln)]
+        ctx.check(not bad, "checkpatch: %d findings, e.g. %s" % (len(bad), bad[:3]))
+    with ctx.step("kernel_doc_clean"):
+        r = subprocess.run(["perl", os.path.join(scripts, "kernel-doc"), "-none", "-Wall"] + files,
+                           capture_output=True, text=True)
+        bad = [ln for ln in (r.stdout + r.stderr).splitlines() if "warning" in ln or "error" in ln]
+        ctx.check(r.returncode == 0 and not bad, "kernel-doc -Wall: %d warnings, e.g. %s" % (len(bad), bad[:3]))
 
 
 @test("dkms", cost=0)
