@@ -28,9 +28,13 @@
  *    until the host acknowledged its deflate, so it never blocks in
  *    MIGRATE_ASYNC and the guest never reuses a page the host may discard.
  *
- * A host that sits on a buffer for PVB_HOST_TIMEOUT is declared broken: the
- * balloon stops talking to it, operations fail with -EIO, and on removal
- * the device is reset before the pages go back, so unload never hangs.
+ * A host that sits on a buffer for PVB_HOST_TIMEOUT is declared broken:
+ * operations fail with -EIO at once, and a worker resets the device,
+ * empties the balloon without telling the host (after a reset it touches
+ * none of our pages), negotiates and sets up the queues again and rebuilds
+ * the balloon from the host's target (pvb_recover_work()).  With recover=0
+ * the balloon stops talking to it instead; either way, on removal the
+ * device is reset before the pages go back, so unload never hangs.
  *
  * FREE_PAGE_HINT is not offered: it only serves live migration (QEMU skips
  * hinted free pages), pvballoon does not implement it, and a host without
@@ -107,6 +111,11 @@ module_param_named(host_timeout_ms, pvb_host_timeout_ms, uint, 0644);
 MODULE_PARM_DESC(host_timeout_ms,
 		 "A host that does not acknowledge a buffer in this time is declared broken (default 30000)");
 
+static bool pvb_recover = true;
+module_param_named(recover, pvb_recover, bool, 0644);
+MODULE_PARM_DESC(recover,
+		 "Reset and restart a device whose host did not acknowledge in time, instead of failing every later request (default 1)");
+
 static bool pvb_fault_noack;
 module_param_named(fault_noack, pvb_fault_noack, bool, 0644);
 MODULE_PARM_DESC(fault_noack,
@@ -164,6 +173,9 @@ struct pvb_virtio {
 	struct delayed_work size_work;
 	struct work_struct stats_work;
 	struct work_struct reap_work;
+	struct work_struct recover_work;
+	bool no_recover;	/* under stop_lock: removal or freeze began */
+	unsigned long recoveries;
 	bool host_retry;
 	unsigned long host_seq;
 
@@ -257,11 +269,22 @@ static void pvb_reap_work(struct work_struct *work)
 
 static void pvb_declare_broken(struct pvb_virtio *pv, const char *what)
 {
+	bool recover = READ_ONCE(pvb_recover);
+	unsigned long flags;
+
 	if (!pv->broken)
 		dev_err(&pv->vdev->dev,
-			"host did not acknowledge %s within %u ms: balloon stops talking to it\n",
-			what, READ_ONCE(pvb_host_timeout_ms));
+			"host did not acknowledge %s within %u ms: %s\n",
+			what, READ_ONCE(pvb_host_timeout_ms),
+			recover ? "resetting the device" :
+			"balloon stops talking to it (recover=0)");
 	pv->broken = true;
+	if (!recover)
+		return;
+	spin_lock_irqsave(&pv->stop_lock, flags);
+	if (!pv->no_recover)
+		queue_work(system_freezable_wq, &pv->recover_work);
+	spin_unlock_irqrestore(&pv->stop_lock, flags);
 }
 
 /*
@@ -598,6 +621,7 @@ static void pvb_fe_show(struct pvb_balloon *b, struct seq_file *m)
 	seq_printf(m, "buffers_per_queue: %u\n", pv->nbufs);
 	seq_printf(m, "largest_buffer_pfns: %u\n", READ_ONCE(pv->largest_sent));
 	seq_printf(m, "host_broken: %d\n", READ_ONCE(pv->broken));
+	seq_printf(m, "host_recoveries: %lu\n", READ_ONCE(pv->recoveries));
 }
 
 static const struct pvb_frontend_ops pvb_virtio_ops = {
@@ -867,6 +891,111 @@ static void pvb_free(struct pvb_virtio *pv)
 	kfree(pv);
 }
 
+/*
+ * After a reset: the queues again, and buffers sized for them (they may
+ * have come back with another size); all buffers are idle after the reset.
+ * The device is left to pvb_start().
+ */
+static int pvb_reinit(struct pvb_virtio *pv)
+{
+	int err = pvb_find_vqs(pv);
+
+	if (err)
+		return err;
+	mutex_lock(&pv->lock);
+	pvb_free_bufs(pv);
+	err = pvb_alloc_bufs(pv);
+	if (!err) {
+		pv->dead = false;
+		pv->broken = false;
+	}
+	mutex_unlock(&pv->lock);
+	if (err) {
+		virtio_reset_device(pv->vdev);
+		pv->vdev->config->del_vqs(pv->vdev);
+		memset(pv->vqs, 0, sizeof(pv->vqs));
+	}
+	return err;
+}
+
+/*
+ * After our own reset the device status is 0 and the host has forgotten
+ * the features: negotiate again as virtio_device_restore() does for a
+ * resume (ACKNOWLEDGE, DRIVER, the features we had, FEATURES_OK) before
+ * the queues are set up.  Without it QEMU takes the new queues for a
+ * legacy device's and stops answering after the first few buffers.
+ */
+static int pvb_renegotiate(struct virtio_device *vdev)
+{
+	int err;
+
+	virtio_add_status(vdev, VIRTIO_CONFIG_S_ACKNOWLEDGE);
+	virtio_add_status(vdev, VIRTIO_CONFIG_S_DRIVER);
+	err = vdev->config->finalize_features(vdev);
+	if (err)
+		return err;
+	if (!virtio_has_feature(vdev, VIRTIO_F_VERSION_1))
+		return 0;	/* legacy devices have no FEATURES_OK */
+	virtio_add_status(vdev, VIRTIO_CONFIG_S_FEATURES_OK);
+	if (!(vdev->config->get_status(vdev) & VIRTIO_CONFIG_S_FEATURES_OK))
+		return -ENODEV;
+	return 0;
+}
+
+/**
+ * pvb_recover_work - start again with a host that did not answer in time
+ * @work: pvb_virtio.recover_work
+ *
+ * As a suspend and resume would: reset the device - after which the host
+ * touches none of our pages and forgets the balloon - empty the balloon
+ * without telling it (buffers it held are forgotten, their pages freed),
+ * set the queues up again and rebuild the balloon from the host's target.
+ * The in-tree driver has no such path; before this, one slow acknowledgement
+ * made every later inflate and deflate fail, the OOM notifier included.
+ * A reset that cannot be followed by new queues leaves the device dead:
+ * the balloon then stays empty and every inflate fails with -EIO.
+ */
+static void pvb_recover_work(struct work_struct *work)
+{
+	struct pvb_virtio *pv = container_of(work, struct pvb_virtio,
+					     recover_work);
+	struct device *dev = &pv->vdev->dev;
+	unsigned long pages = pvb_pages(pv->b);
+	int err;
+
+	pvb_halt(pv);
+	/* The reset also wakes a page report that waits on the dead host. */
+	pvb_reset(pv);
+	if (pv->reporting)
+		page_reporting_unregister(&pv->prdev);
+	pvb_set_target(pv->b, 0, NULL);
+	err = pvb_renegotiate(pv->vdev);
+	if (!err)
+		err = pvb_reinit(pv);
+	if (err) {
+		dev_err(dev, "recovery: the device did not come back after its reset (error %d); the balloon stays empty\n",
+			err);
+		return;
+	}
+	if (pv->reporting && page_reporting_register(&pv->prdev)) {
+		dev_warn(dev, "recovery: free page reporting could not be registered again; it stays off\n");
+		pv->reporting = false;
+	}
+	WRITE_ONCE(pv->recoveries, pv->recoveries + 1);
+	dev_info(dev, "recovery %lu: device reset and restarted, %lu pages returned to the guest; rebuilding the balloon from the host's target\n",
+		 pv->recoveries, pages);
+	pvb_start(pv);
+}
+
+/* No recovery from now on, and none running: for removal and freeze. */
+static void pvb_stop_recovery(struct pvb_virtio *pv)
+{
+	spin_lock_irq(&pv->stop_lock);
+	pv->no_recover = true;
+	spin_unlock_irq(&pv->stop_lock);
+	cancel_work_sync(&pv->recover_work);
+}
+
 static int pvb_probe(struct virtio_device *vdev)
 {
 	struct pvb_balloon *b = &pvb_the_balloon;
@@ -891,6 +1020,7 @@ static int pvb_probe(struct virtio_device *vdev)
 	INIT_DELAYED_WORK(&pv->size_work, pvb_size_work);
 	INIT_WORK(&pv->stats_work, pvb_stats_work);
 	INIT_WORK(&pv->reap_work, pvb_reap_work);
+	INIT_WORK(&pv->recover_work, pvb_recover_work);
 
 	err = pvb_find_vqs(pv);
 	if (err)
@@ -956,6 +1086,8 @@ out_detach:
 	pvb_frontend_detach(b);
 out_del_vqs:
 	virtio_reset_device(vdev);
+	pvb_stop_recovery(pv);
+	cancel_work_sync(&pv->reap_work);
 	vdev->config->del_vqs(vdev);
 out_free:
 	pvb_free(pv);
@@ -965,7 +1097,10 @@ out_free:
 static void pvb_remove(struct virtio_device *vdev)
 {
 	struct pvb_virtio *pv = vdev->priv;
-	unsigned long pages = pvb_pages(pv->b);
+	unsigned long pages;
+
+	pvb_stop_recovery(pv);
+	pages = pvb_pages(pv->b);
 
 	if (pv->reporting) {
 		/* A reporter stuck on a dead host is woken by the reset. */
@@ -1008,9 +1143,13 @@ static int pvb_freeze(struct virtio_device *vdev)
 	struct pvb_virtio *pv = vdev->priv;
 	int rc;
 
+	pvb_stop_recovery(pv);
 	pvb_halt(pv);
 	rc = pvb_set_target(pv->b, 0, NULL);
 	if (rc && !pv->broken) {
+		spin_lock_irq(&pv->stop_lock);
+		pv->no_recover = false;
+		spin_unlock_irq(&pv->stop_lock);
 		pvb_start(pv);
 		return rc;
 	}
@@ -1021,29 +1160,13 @@ static int pvb_freeze(struct virtio_device *vdev)
 static int pvb_restore(struct virtio_device *vdev)
 {
 	struct pvb_virtio *pv = vdev->priv;
-	int err;
+	int err = pvb_reinit(pv);
 
-	err = pvb_find_vqs(pv);
 	if (err)
 		return err;
-	/*
-	 * The queues may have come back with another size: size the buffers
-	 * again.  All of them are idle after the reset at freeze.
-	 */
-	mutex_lock(&pv->lock);
-	pvb_free_bufs(pv);
-	err = pvb_alloc_bufs(pv);
-	if (!err) {
-		pv->dead = false;
-		pv->broken = false;
-	}
-	mutex_unlock(&pv->lock);
-	if (err) {
-		virtio_reset_device(vdev);
-		vdev->config->del_vqs(vdev);
-		memset(pv->vqs, 0, sizeof(pv->vqs));
-		return err;
-	}
+	spin_lock_irq(&pv->stop_lock);
+	pv->no_recover = false;
+	spin_unlock_irq(&pv->stop_lock);
 	pvb_start(pv);
 	return 0;
 }

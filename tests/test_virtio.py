@@ -347,10 +347,12 @@ def virtio_page_poison(ctx):
 @test("virtio_unresponsive_host", cost=1)
 def virtio_unresponsive_host(ctx):
     """A host that never acknowledges: only the balloon stalls, and only for
-    host_timeout_ms; user space and rmmod carry on.  QEMU always answers,
+    host_timeout_ms; user space and rmmod carry on (recover=0: the driver
+    stops talking to it).  A host that was only slow: the driver resets the
+    device and carries on (recover=1, the default).  QEMU always answers,
     so the fault_noack testing aid stops notifying it."""
     with ctx.vm("noack", mem="1G", balloon={}) as vm:
-        vm.sh("insmod /modules/pvballoon.ko host_timeout_ms=3000")
+        vm.sh("insmod /modules/pvballoon.ko host_timeout_ms=3000 recover=0")
         set_balloon(ctx, vm, GUEST - 64 * MIB)
         tot = vm.meminfo()["MemTotal"]
         with ctx.step("stalls_only_the_balloon"):
@@ -371,6 +373,32 @@ def virtio_unresponsive_host(ctx):
             msg = vm.sh("dmesg")
             ctx.check("host was unresponsive; device reset first" in msg, "no reset on removal: " + msg[-300:])
             ctx.check(vm.meminfo()["MemTotal"] >= tot + 64 * 1024, "MemTotal not restored")
+            _, out = touch_most(vm)
+            ctx.check("0 bad pages" in out, out)
+        with ctx.step("recovers_when_the_host_answers"):
+            vm.sh("insmod /modules/pvballoon.ko host_timeout_ms=3000")
+            set_balloon(ctx, vm, GUEST - 64 * MIB)
+            v0 = vm.vmstat()
+            vm.sh("dmesg -c > /dev/null; echo 1 > /sys/module/pvballoon/parameters/fault_noack")
+            vm.qmp("balloon", value=GUEST // 2)
+            wait_for(ctx, "the host to be declared unresponsive",
+                     lambda: "did not acknowledge" in vm.sh("dmesg"), 60)
+            # The host answers again: the next reset-and-restart sticks.
+            t0 = time.time()
+            vm.sh("echo 0 > /sys/module/pvballoon/parameters/fault_noack")
+            wait_for(ctx, "the balloon to reach the host's target again",
+                     lambda: actual(vm) == GUEST // 2 and vm.stats()["host_broken"] == 0, 90)
+            s, v1 = vm.stats(), vm.vmstat()
+            ctx.note("%s: recovered %.1f s after the host answered again: %d recoveries, balloon %d MiB, "
+                     "oom_kill +%d" % (ctx.target.name, time.time() - t0, s["host_recoveries"],
+                                       s["current"] // 256, v1["oom_kill"] - v0["oom_kill"]))
+            ctx.check(s["host_recoveries"] >= 1 and s["current"] == (GUEST // 2) // 4096,
+                      "after recovery: %s" % s)
+            ctx.check("recovery 1: device reset and restarted" in vm.sh("dmesg"),
+                      "dmesg does not tell the recovery")
+            set_balloon(ctx, vm, GUEST)           # deflate works again
+            ctx.check(vm.stats()["current"] == 0, "deflate after recovery: %s" % vm.stats())
+            vm.sh("rmmod pvballoon")
             _, out = touch_most(vm)
             ctx.check("0 bad pages" in out, out)
 
