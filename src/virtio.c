@@ -182,7 +182,10 @@ struct pvb_virtio {
 	struct notifier_block oom_nb;
 	atomic_long_t oom_pages;
 	struct page_reporting_dev_info prdev;
-	bool reporting;
+	bool reporting;		/* registered with page reporting */
+	bool report_stop;	/* under stop_lock: no new reports */
+	bool report_busy;	/* under stop_lock: a report is in flight */
+	unsigned long reported_pages;
 	struct virtio_balloon_stat stats[PVB_VIRTIO_NR_STATS];
 };
 
@@ -272,13 +275,14 @@ static void pvb_declare_broken(struct pvb_virtio *pv, const char *what)
 	bool recover = READ_ONCE(pvb_recover);
 	unsigned long flags;
 
+	lockdep_assert_held(&pv->lock);
 	if (!pv->broken)
 		dev_err(&pv->vdev->dev,
 			"host did not acknowledge %s within %u ms: %s\n",
 			what, READ_ONCE(pvb_host_timeout_ms),
 			recover ? "resetting the device" :
 			"balloon stops talking to it (recover=0)");
-	pv->broken = true;
+	WRITE_ONCE(pv->broken, true);
 	if (!recover)
 		return;
 	spin_lock_irqsave(&pv->stop_lock, flags);
@@ -584,12 +588,23 @@ static int pvb_fe_migrate(struct pvb_balloon *b, struct page *newpage,
 	pv->mig_infl->pfns[0] = cpu_to_virtio32(pv->vdev, page_to_pfn(newpage));
 	pv->mig_defl->n = 1;
 	pv->mig_defl->pfns[0] = cpu_to_virtio32(pv->vdev, page_to_pfn(oldpage));
+	if (pvb_send(pv, PVB_VQ_INFLATE, pv->mig_infl)) {
+		/* Nothing told: the migration simply fails. */
+		pvb_declare_broken(pv, "a migration (queue error)");
+		goto out;
+	}
 	get_page(oldpage);
 	pv->mig_defl->hold_page = oldpage;
-	if (pvb_send(pv, PVB_VQ_INFLATE, pv->mig_infl) ||
-	    pvb_send(pv, PVB_VQ_DEFLATE, pv->mig_defl)) {
-		/* Cannot happen with free descriptors; be safe anyway. */
+	if (pvb_send(pv, PVB_VQ_DEFLATE, pv->mig_defl)) {
+		/*
+		 * The host was told to discard the new page: failing now would
+		 * free it to the guest.  The migration stands; the old page,
+		 * which the host was not told about, stays held (busy) until
+		 * the reset of the recovery or removal releases it.
+		 */
+		pv->mig_defl->busy = true;
 		pvb_declare_broken(pv, "a migration (queue error)");
+		rc = 0;
 		goto out;
 	}
 	rc = 0;
@@ -622,6 +637,8 @@ static void pvb_fe_show(struct pvb_balloon *b, struct seq_file *m)
 	seq_printf(m, "largest_buffer_pfns: %u\n", READ_ONCE(pv->largest_sent));
 	seq_printf(m, "host_broken: %d\n", READ_ONCE(pv->broken));
 	seq_printf(m, "host_recoveries: %lu\n", READ_ONCE(pv->recoveries));
+	seq_printf(m, "free_page_reporting: %s\n", pv->reporting ? "on" : "off");
+	seq_printf(m, "reported_pages: %lu\n", READ_ONCE(pv->reported_pages));
 }
 
 static const struct pvb_frontend_ops pvb_virtio_ops = {
@@ -731,28 +748,129 @@ static int pvb_oom_notify(struct notifier_block *nb, unsigned long dummy,
 
 /* ------------------------------------------------- free page reporting */
 
+static void pvb_reset(struct pvb_virtio *pv);
+
+/*
+ * A reset (dead) first: after it the queue may be about to go away, and
+ * pvb_reset() waits for the reporter to let go of it before deleting it.
+ */
+static bool pvb_report_back(struct pvb_virtio *pv, struct virtqueue *vq)
+{
+	unsigned int len;
+
+	return READ_ONCE(pv->dead) || virtqueue_get_buf(vq, &len);
+}
+
+/**
+ * pvb_report - page reporting's callback: tell the host about free pages
+ * @prdev: pvb_virtio.prdev
+ * @sg: the free pages, one entry per block
+ * @nents: entries of @sg
+ *
+ * Free pages the host may still discard must not go back to the allocator,
+ * so a report in flight is waited for until the host returns it or the
+ * device is reset (after a reset the host touches nothing).  A host that
+ * sits on it past host_timeout_ms is declared broken, which starts the
+ * reset-and-recover path; removal and freeze stop reports first
+ * (pvb_stop_reporting()).  The in-tree driver waits without a bound, so a
+ * host that stops serving this queue hangs its removal in D state.
+ *
+ * Return: 0 when the host took the pages, an error (pages unreported) else.
+ */
 static int pvb_report(struct page_reporting_dev_info *prdev,
 		      struct scatterlist *sg, unsigned int nents)
 {
 	struct pvb_virtio *pv = container_of(prdev, struct pvb_virtio, prdev);
-	struct virtqueue *vq = pv->vqs[PVB_VQ_REPORTING];
-	unsigned int len;
-	int err;
+	struct virtqueue *vq;
+	unsigned long pages = 0;
+	struct scatterlist *s;
+	unsigned int i;
+	int err = 0;
 
-	if (READ_ONCE(pv->broken))
-		return -EIO;
+	spin_lock_irq(&pv->stop_lock);
+	if (pv->report_stop || READ_ONCE(pv->broken) || READ_ONCE(pv->dead))
+		err = -ESHUTDOWN;
+	else
+		pv->report_busy = true;
+	spin_unlock_irq(&pv->stop_lock);
+	if (err)
+		return err;
+	/* Busy: pvb_reset() keeps the queue until we are done with it. */
+	vq = pv->vqs[PVB_VQ_REPORTING];
 	/* The queue is empty here: page reporting sends one batch at a time. */
 	err = virtqueue_add_inbuf(vq, sg, nents, pv, GFP_NOWAIT | __GFP_NOWARN);
 	if (err)
-		return err;
-	virtqueue_kick(vq);
-	/*
-	 * Free pages the host may still discard must not go back to the
-	 * allocator: wait as long as it takes, but wake for removal, which
-	 * resets the device (after which the host touches nothing).
-	 */
-	wait_event(pv->acked, virtqueue_get_buf(vq, &len) || READ_ONCE(pv->dead));
-	return READ_ONCE(pv->dead) ? -ENODEV : 0;
+		goto out;
+	if (!READ_ONCE(pvb_fault_noack))
+		virtqueue_kick(vq);
+	if (!wait_event_timeout(pv->acked, pvb_report_back(pv, vq),
+				PVB_HOST_TIMEOUT)) {
+		mutex_lock(&pv->lock);
+		pvb_declare_broken(pv, "a free page report");
+		mutex_unlock(&pv->lock);
+		wait_event(pv->acked, pvb_report_back(pv, vq));
+	}
+	if (READ_ONCE(pv->dead)) {
+		err = -ENODEV;
+		goto out;
+	}
+	for_each_sg(sg, s, nents, i)
+		pages += s->length >> PAGE_SHIFT;
+	WRITE_ONCE(pv->reported_pages, pv->reported_pages + pages);
+out:
+	spin_lock_irq(&pv->stop_lock);
+	pv->report_busy = false;
+	spin_unlock_irq(&pv->stop_lock);
+	wake_up_all(&pv->acked);
+	return err;
+}
+
+static bool pvb_report_idle(struct pvb_virtio *pv)
+{
+	bool busy;
+
+	spin_lock_irq(&pv->stop_lock);
+	busy = pv->report_busy;
+	spin_unlock_irq(&pv->stop_lock);
+	return !busy;
+}
+
+/*
+ * Unregister from page reporting without hanging on a host that sits on a
+ * report: no new report starts, and one in flight gets host_timeout_ms
+ * before the device is reset under it (which wakes it; the host then
+ * touches none of its pages).  page_reporting_unregister() waits for the
+ * reporting work, so it must come after.  Recovery must be stopped.
+ */
+static void pvb_stop_reporting(struct pvb_virtio *pv)
+{
+	if (!pv->reporting)
+		return;
+	spin_lock_irq(&pv->stop_lock);
+	pv->report_stop = true;
+	spin_unlock_irq(&pv->stop_lock);
+	if (!wait_event_timeout(pv->acked, pvb_report_idle(pv),
+				PVB_HOST_TIMEOUT) && !pv->dead) {
+		mutex_lock(&pv->lock);
+		pvb_declare_broken(pv, "a free page report");
+		mutex_unlock(&pv->lock);
+		pvb_reset(pv);
+	}
+	page_reporting_unregister(&pv->prdev);
+}
+
+/* Register with page reporting again (restore, recovery). */
+static void pvb_start_reporting(struct pvb_virtio *pv)
+{
+	if (!pv->reporting)
+		return;
+	spin_lock_irq(&pv->stop_lock);
+	pv->report_stop = false;
+	spin_unlock_irq(&pv->stop_lock);
+	if (page_reporting_register(&pv->prdev)) {
+		dev_warn(&pv->vdev->dev, "free page reporting could not be registered again; it stays off\n");
+		pv->reporting = false;
+	}
 }
 
 /* ---------------------------------------------------------- the device */
@@ -829,6 +947,8 @@ static void pvb_reset(struct pvb_virtio *pv)
 	pvb_vbuf_done(pv->mig_defl);
 	mutex_unlock(&pv->lock);
 	cancel_work_sync(&pv->reap_work);
+	/* A report woken by the reset may still be looking at its queue. */
+	wait_event(pv->acked, pvb_report_idle(pv));
 	pv->vdev->config->del_vqs(pv->vdev);
 	/* Anything that still reaches for a queue now oopses, never a UAF. */
 	memset(pv->vqs, 0, sizeof(pv->vqs));
@@ -966,8 +1086,7 @@ static void pvb_recover_work(struct work_struct *work)
 	pvb_halt(pv);
 	/* The reset also wakes a page report that waits on the dead host. */
 	pvb_reset(pv);
-	if (pv->reporting)
-		page_reporting_unregister(&pv->prdev);
+	pvb_stop_reporting(pv);
 	pvb_set_target(pv->b, 0, NULL);
 	err = pvb_renegotiate(pv->vdev);
 	if (!err)
@@ -977,10 +1096,7 @@ static void pvb_recover_work(struct work_struct *work)
 			err);
 		return;
 	}
-	if (pv->reporting && page_reporting_register(&pv->prdev)) {
-		dev_warn(dev, "recovery: free page reporting could not be registered again; it stays off\n");
-		pv->reporting = false;
-	}
+	pvb_start_reporting(pv);
 	WRITE_ONCE(pv->recoveries, pv->recoveries + 1);
 	dev_info(dev, "recovery %lu: device reset and restarted, %lu pages returned to the guest; rebuilding the balloon from the host's target\n",
 		 pv->recoveries, pages);
@@ -1102,12 +1218,10 @@ static void pvb_remove(struct virtio_device *vdev)
 	pvb_stop_recovery(pv);
 	pages = pvb_pages(pv->b);
 
-	if (pv->reporting) {
-		/* A reporter stuck on a dead host is woken by the reset. */
-		if (pv->broken)
-			pvb_reset(pv);
-		page_reporting_unregister(&pv->prdev);
-	}
+	/* A reporter stuck on a dead host is woken by the reset. */
+	if (pv->broken && !pv->dead)
+		pvb_reset(pv);
+	pvb_stop_reporting(pv);
 	if (pvb_has(pv, VIRTIO_BALLOON_F_DEFLATE_ON_OOM))
 		unregister_oom_notifier(&pv->oom_nb);
 	pvb_halt(pv);
@@ -1153,7 +1267,13 @@ static int pvb_freeze(struct virtio_device *vdev)
 		pvb_start(pv);
 		return rc;
 	}
-	pvb_reset(pv);
+	/*
+	 * The queues go away with the reset: page reporting must not use
+	 * them until restore registers it again.
+	 */
+	pvb_stop_reporting(pv);
+	if (!pv->dead)
+		pvb_reset(pv);
 	return 0;
 }
 
@@ -1167,6 +1287,7 @@ static int pvb_restore(struct virtio_device *vdev)
 	spin_lock_irq(&pv->stop_lock);
 	pv->no_recover = false;
 	spin_unlock_irq(&pv->stop_lock);
+	pvb_start_reporting(pv);
 	pvb_start(pv);
 	return 0;
 }

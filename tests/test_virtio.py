@@ -253,6 +253,11 @@ def oom_reporting(ctx, driver):
             finally:
                 ctx.note("%s %s reporting: RSS %d -> %d -> %d MiB" % (
                     ctx.target.name, driver, rss0 // 1024, rss1 // 1024, best[0] // 1024))
+            if driver == "pvballoon":
+                s = vm.stats()
+                ctx.check(s["free_page_reporting"] == "on" and s["reported_pages"] * 4096 >= 0.7 * 300 * MIB,
+                          "stats: reporting %s, %d pages reported" % (s["free_page_reporting"],
+                                                                     s["reported_pages"]))
         with ctx.step(driver + "/deflate_on_oom"):
             tot0 = vm.meminfo()["MemTotal"]
             # The balloon at 60% of the guest's memory.
@@ -401,6 +406,50 @@ def virtio_unresponsive_host(ctx):
             vm.sh("rmmod pvballoon")
             _, out = touch_most(vm)
             ctx.check("0 bad pages" in out, out)
+
+
+def report_and_wait(ctx, vm, what, fn, timeout=60):
+    """Free 300 MiB the guest had touched, so that page reporting has
+    blocks to report; wait for @fn."""
+    vm.sh("dd if=/dev/zero of=/tmp/big bs=1M count=300 2>/dev/null; rm /tmp/big")
+    wait_for(ctx, what, fn, timeout)
+
+
+@test("virtio_reporting_silent_host", cost=1)
+def virtio_reporting_silent_host(ctx):
+    """A host that stops serving the reporting queue: the report waits
+    host_timeout_ms, the host is declared broken, and removal does not hang
+    (the in-tree driver waits without a bound, in D state).  With recovery,
+    reporting works again once the host answers."""
+    with ctx.vm("report-noack", mem="1G", balloon={"free-page-reporting": "on"}) as vm:
+        vm.sh("insmod /modules/pvballoon.ko host_timeout_ms=3000 recover=0")
+        with ctx.step("report_times_out"):
+            vm.sh("dmesg -c > /dev/null; echo 1 > /sys/module/pvballoon/parameters/fault_noack")
+            report_and_wait(ctx, vm, "the report to time out",
+                            lambda: "did not acknowledge a free page report" in vm.sh("dmesg"))
+            ctx.check(vm.stats()["host_broken"] == 1, "host not declared broken: %s" % vm.stats())
+        with ctx.step("rmmod_does_not_hang"):
+            t0 = time.time()
+            vm.sh("rmmod pvballoon", timeout=60)
+            ctx.note("%s: rmmod with a report the host sits on: %.1f s" % (ctx.target.name, time.time() - t0))
+            ctx.check(time.time() - t0 < 20, "rmmod took %.0f s" % (time.time() - t0))
+            _, out = touch_most(vm)
+            ctx.check("0 bad pages" in out, out)
+        with ctx.step("reporting_recovers"):
+            vm.sh("insmod /modules/pvballoon.ko host_timeout_ms=3000")
+            vm.sh("dmesg -c > /dev/null; echo 1 > /sys/module/pvballoon/parameters/fault_noack")
+            report_and_wait(ctx, vm, "the report to time out",
+                            lambda: "did not acknowledge a free page report" in vm.sh("dmesg"))
+            vm.sh("echo 0 > /sys/module/pvballoon/parameters/fault_noack")
+            wait_for(ctx, "the recovery", lambda: vm.stats()["host_recoveries"] >= 1 and
+                     vm.stats()["host_broken"] == 0, 60)
+            r0 = vm.stats()["reported_pages"]
+            report_and_wait(ctx, vm, "reports after the recovery",
+                            lambda: vm.stats()["reported_pages"] - r0 >= 256 * 64)
+            ctx.check(vm.stats()["free_page_reporting"] == "on", "reporting off: %s" % vm.stats())
+            set_balloon(ctx, vm, GUEST - 128 * MIB)
+            ctx.check(vm.stats()["current"] == 32768, "after recovery: %s" % vm.stats())
+            vm.sh("rmmod pvballoon")
 
 
 # ------------------------------------------------------- hugetlbfs host
