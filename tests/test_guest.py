@@ -15,6 +15,7 @@ import tarfile
 import time
 
 from harness.errors import TestFailure
+from harness.libvirtvm import LibvirtVM, ensure_libvirtd, virsh
 from harness.realvm import RealVM
 from harness.runner import test
 from harness.targets import copy_tree, pvb_version
@@ -188,10 +189,82 @@ def deb_disk(ctx):
     return tar, deb
 
 
+def libvirt_session(ctx, vm):
+    """The installed guest's disk under libvirt: what README's libvirt
+    section tells the user (virsh setmem --live, dommemstat with --period,
+    <memballoon freePageReporting='on'>), checked in numbers."""
+    ensure_libvirtd()
+    vm.poweroff()
+    lv = LibvirtVM(ctx.target, "libvirt", ctx.runner.results, disk=vm.disk)
+    try:
+        with ctx.step("libvirt_boot"):
+            lv.start()
+            ctx.note("debian12 under libvirt (%s): booted in %.0f s" % (
+                virsh("version", "--daemon").splitlines()[-1].strip(), lv.boot_seconds))
+            ctx.check(driver_of_balloon(lv) == "pvballoon",
+                      "under libvirt the balloon is driven by %s" % driver_of_balloon(lv))
+            ctx.check("freePageReporting='on'" in virsh("dumpxml", lv.domain), "no freePageReporting in the domain")
+        with ctx.step("virsh_setmem"):
+            rss0 = lv.qemu_rss_kib()
+            t0 = time.time()
+            virsh("setmem", lv.domain, 768 * 1024, "--live")
+            wait_for(lambda: lv.dommemstat().get("actual") == 768 * 1024, 120,
+                     "virsh dommemstat actual stays at %s KiB" % lv.dommemstat().get("actual"))
+            secs = time.time() - t0
+            s, rss1 = lv.stats(), lv.qemu_rss_kib()
+            ctx.note("debian12: virsh setmem 768M --live: balloon %d MiB in %.1f s, QEMU RSS -%d MiB"
+                     % (s["current"] // 256, secs, (rss0 - rss1) // 1024))
+            ctx.check(s["current"] == 65536, "virsh setmem 768M: balloon %d pages" % s["current"])
+            ctx.check(rss0 - rss1 >= 128 * 1024, "QEMU's RSS fell by only %d MiB" % ((rss0 - rss1) // 1024))
+        with ctx.step("virsh_dommemstat"):
+            virsh("dommemstat", lv.domain, "--period", 2, "--live")
+            time.sleep(5)
+            m, st = lv.meminfo(), lv.dommemstat()
+            ctx.note("debian12: virsh dommemstat: %s" % " ".join("%s %s" % kv for kv in sorted(st.items())))
+            ctx.check(st.get("available") == m["MemTotal"],
+                      "dommemstat available %s KiB, guest MemTotal %d KiB" % (st.get("available"), m["MemTotal"]))
+            ctx.check(abs(st.get("unused", 0) - m["MemFree"]) <= m["MemTotal"] // 10,
+                      "dommemstat unused %s KiB, guest MemFree %d KiB" % (st.get("unused"), m["MemFree"]))
+            ctx.check(st.get("last_update", 0) > 0 and "usable" in st and "disk_caches" in st,
+                      "dommemstat lacks stats: %s" % st)
+        with ctx.step("libvirt_free_page_reporting"):
+            virsh("setmem", lv.domain, 1024 * 1024, "--live")
+            wait_for(lambda: lv.stats()["current"] == 0, 120, "deflate to 1 GiB: %s" % lv.stats())
+            r0 = lv.stats()["reported_pages"]
+            lv.sh("dd if=/dev/zero of=/tmp/big bs=1M count=300 2>/dev/null")
+            rss1 = lv.qemu_rss_kib()
+            lv.sh("rm /tmp/big")
+            best = [rss1]
+
+            def dropped():
+                best[0] = min(best[0], lv.qemu_rss_kib())
+                return (rss1 - best[0]) * 1024 >= 0.7 * 300 * MIB
+            wait_for(dropped, 60, "QEMU RSS %d -> %d MiB after freeing 300 MiB" % (rss1 // 1024, best[0] // 1024))
+            s = lv.stats()
+            ctx.note("debian12: libvirt freePageReporting: QEMU RSS %d -> %d MiB, %d MiB reported"
+                     % (rss1 // 1024, best[0] // 1024, (s["reported_pages"] - r0) // 256))
+            ctx.check(s["free_page_reporting"] == "on" and s["reported_pages"] - r0 >= 256 * 200,
+                      "stats: reporting %s, %d pages" % (s["free_page_reporting"], s["reported_pages"] - r0))
+        with ctx.step("libvirt_poweroff"):
+            lv.poweroff()
+    finally:
+        lv.stop()
+    vm.start()
+
+
+def wait_for(fn, timeout, why):
+    deadline = time.time() + timeout
+    while not fn():
+        if time.time() > deadline:
+            raise TestFailure(why)
+        time.sleep(0.5)
+
+
 @test("real_guest_package", cost=20, targets=("debian12",), long=True)
 def real_guest_package(ctx):
     """The package route (make check-long): apt install of the .deb that
-    make deb builds, a reboot, apt purge, a reboot."""
+    make deb builds, a reboot, the same disk under libvirt, apt purge, a
+    reboot."""
     tar, deb = deb_disk(ctx)
     extra = ["-drive", "file=%s,if=virtio,format=raw,readonly=on" % tar]
     with RealVM(ctx.target, "package", ctx.runner.results, mem="1G", smp=2, balloon={},
@@ -216,6 +289,7 @@ def real_guest_package(ctx):
             vm.reboot()
             ctx.check(driver_of_balloon(vm) == "pvballoon",
                       "after reboot the balloon is driven by %s" % driver_of_balloon(vm))
+        libvirt_session(ctx, vm)
         with ctx.step("apt_purge"):
             rc, out = vm.run("apt-get purge -y pvballoon-dkms && rmmod pvballoon && modprobe virtio_balloon",
                              timeout=600)

@@ -51,6 +51,19 @@ class RealVM(VM):
     def boot_id(self):
         return self.sh("cat /proc/sys/kernel/random/boot_id").strip()
 
+    def poweroff(self):
+        """systemctl poweroff, and wait until QEMU is gone; start() boots
+        the same disk again."""
+        self.run("systemctl poweroff", timeout=30)
+        deadline = time.time() + 300
+        while self.proc.poll() is None:
+            if time.time() > deadline:
+                raise TestFailure("the guest did not go down within 300 s of systemctl poweroff")
+            time.sleep(0.5)
+        self.check_splat(phase="before poweroff")
+        self._kill()
+        self.cmd_buf = self.qmp_buf = b""
+
     def reboot(self):
         """Reboot as a user would (systemctl reboot); the guest comes back
         on the same disk.  Returns the seconds it took."""

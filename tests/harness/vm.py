@@ -74,9 +74,12 @@ class VM:
         self.boot_seconds = None
 
     # ---------------------------------------------------------------- boot
+    def kernel_cmdline(self):
+        return ("console=ttyS0 panic=-1 oops=panic panic_on_warn=1 "
+                "no_hash_pointers " + self.target.append + " " + self.append).strip()
+
     def qemu_argv(self):
-        cmdline = ("console=ttyS0 panic=-1 oops=panic panic_on_warn=1 "
-                   "no_hash_pointers " + self.target.append + " " + self.append)
+        cmdline = self.kernel_cmdline()
         machine = self.target.spec.get("machine")
         argv = [QEMU] + (["-M", machine] if machine else []) + [
                 "-accel", "tcg", "-m", self.mem, "-smp", str(self.smp),
@@ -135,6 +138,9 @@ class VM:
         while "QMP" not in self._qmp_read():
             pass
         self.qmp("qmp_capabilities")
+        self._knock(start, deadline)
+
+    def _knock(self, start, deadline):
         # The guest drops what arrives before it opens the port: knock until
         # it answers.  A boot whose console stops moving is stuck (a timer
         # that never ticks): give up on it early rather than at the deadline.
