@@ -473,6 +473,23 @@ static void pvb_empty(struct pvb_balloon *b)
 	pvb_converge(b, NULL);
 }
 
+/*
+ * MemTotal follows the balloon or not: switch only an empty balloon.  A
+ * page taken in one mode and returned in the other would leave MemTotal
+ * above the machine's memory or below it for good.
+ */
+static int pvb_set_adjust(struct pvb_balloon *b, bool adjust)
+{
+	lockdep_assert_held(&b->op_lock);
+	if (pvb_pages(b)) {
+		pr_warn("%lu pages still ballooned: MemTotal keeps its current mode\n",
+			pvb_pages(b));
+		return -EBUSY;
+	}
+	pvb_mig_set_adjust_managed(&b->mig, adjust);
+	return 0;
+}
+
 /**
  * pvb_frontend_attach - connect a front-end (a host)
  * @b: the balloon
@@ -484,7 +501,8 @@ static void pvb_empty(struct pvb_balloon *b)
  * The host knows nothing of pages ballooned before it came, so the
  * balloon is emptied first and then follows the host.
  *
- * Return: 0, or -EBUSY if a front-end is already attached.
+ * Return: 0, or -EBUSY if a front-end is already attached or the balloon
+ * could not be emptied.
  */
 int pvb_frontend_attach(struct pvb_balloon *b,
 			const struct pvb_frontend_ops *ops, void *priv,
@@ -502,7 +520,9 @@ int pvb_frontend_attach(struct pvb_balloon *b,
 			pvb_pages(b));
 		pvb_empty(b);
 	}
-	pvb_mig_set_adjust_managed(&b->mig, b->adjust_memtotal && adjust_memtotal);
+	rc = pvb_set_adjust(b, b->adjust_memtotal && adjust_memtotal);
+	if (rc)
+		goto out;
 	down_write(&b->fe_sem);
 	b->fe = ops;
 	b->fe_priv = priv;
@@ -530,7 +550,7 @@ void pvb_frontend_detach(struct pvb_balloon *b)
 	up_write(&b->fe_sem);
 	if (pvb_pages(b))
 		pvb_empty(b);
-	pvb_mig_set_adjust_managed(&b->mig, b->adjust_memtotal);
+	pvb_set_adjust(b, b->adjust_memtotal);
 	mutex_unlock(&b->op_lock);
 }
 

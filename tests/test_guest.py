@@ -181,6 +181,7 @@ def deb_disk(ctx):
     ctx.note("debian12: make deb: %s" % r.stdout.strip().splitlines()[0])
     deb = "pvballoon-dkms_%s_all.deb" % pvb_version(top)
     tar = os.path.join(ctx.runner.results, ctx.target.name, "deb.tar")
+    os.makedirs(os.path.dirname(tar), exist_ok=True)
     with tarfile.open(tar, "w") as t:
         t.add(os.path.join(top, "dist", deb), arcname=deb)
     size = os.path.getsize(tar)
