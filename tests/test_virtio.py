@@ -415,7 +415,7 @@ def report_and_wait(ctx, vm, what, fn, timeout=60):
     wait_for(ctx, what, fn, timeout)
 
 
-@test("virtio_reporting_silent_host", cost=1)
+@test("virtio_reporting_silent_host", cost=1, targets=("debug-6.12", "7.2"))
 def virtio_reporting_silent_host(ctx):
     """A host that stops serving the reporting queue: the report waits
     host_timeout_ms, the host is declared broken, and removal does not hang
