@@ -32,16 +32,20 @@
  *	migration runs inside compaction, possibly inside our own inflate's
  *	allocations, so it only tries: down_read_trylock(), else -EAGAIN.
  *
- * pvb_virtio.lock (mutex, virtio.c)
+ * pvb_virtio.lock (mutex, pvb_virtio_dev.h)
  *	The inflate and deflate queues and their buffers (busy flags, the
  *	pages held until the host acknowledges), broken and dead.  Taken by
  *	the front-end operations (under op_lock and fe_sem), by the deflate
- *	reap work, and by migration with mutex_trylock() only: an inflate
- *	holding it may be what started the compaction.
+ *	reap work, by the reset of removal, freeze and recovery (no other
+ *	lock held), by a page report that declares its host broken, and by
+ *	migration with mutex_trylock() only: an inflate holding it may be
+ *	what started the compaction.
  *
  * pvb_virtio.stop_lock (spinlock, irq-safe; a leaf)
- *	The stop flag, so that interrupts (config change, stats request)
- *	queue no work after removal or freeze began.
+ *	The stop, no_recover, report_stop and report_busy flags, so that
+ *	interrupts (config change, stats request) and a host found broken
+ *	queue no work after removal or freeze began, and so that a reset
+ *	waits for a page report to let go of its queue.
  *
  * The balloon lock (innermost; a leaf)
  *	The page list and page->private: pvb_lock in migrate_mops.c (an
@@ -52,8 +56,9 @@
  *	opening line): one lock for the list and page->private, and no page
  *	lock in our own synchronisation.
  *
- * Free page reporting takes none of these: the kernel sends one batch at
- * a time, on a queue nothing else uses.
+ * Free page reporting takes only stop_lock, and pvb_virtio.lock to declare
+ * its host broken: the kernel sends one batch at a time, on a queue
+ * nothing else uses.
  */
 #ifndef PVB_CORE_H
 #define PVB_CORE_H

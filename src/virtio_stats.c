@@ -6,15 +6,20 @@
  * On QEMU all 16 tags the virtio spec defines are sent; QEMU 7.2 keeps
  * tags 0-9 and ignores the rest, newer versions show them all.  Elsewhere
  * only tags 0-9, as the in-tree driver of v6.1 (see virtio_host.c).
+ *
+ * The queue: the host asks for stats by returning the buffer we gave it;
+ * we refill it from a work item (collecting stats can sleep) and hand it
+ * back.  Calls nothing of pvballoon's beyond the shared device state.
  */
 #include <linux/mm.h>
+#include <linux/scatterlist.h>
 #include <linux/swap.h>
 #include <linux/virtio.h>
 #include <linux/virtio_config.h>
 #include <linux/vmstat.h>
 
 #include "pvb_compat.h"
-#include "pvb_virtio.h"
+#include "pvb_virtio_dev.h"
 
 /* Tags 10-15 arrived in the uapi header with v6.12 (virtio 1.3). */
 #ifndef PVB_HAVE_BALLOON_S_OOM_KILL
@@ -85,4 +90,37 @@ unsigned int pvb_virtio_fill_stats(struct virtio_device *vdev,
 	PUT(VIRTIO_BALLOON_S_DIRECT_RECLAIM, pages_to_bytes(ev[PGSTEAL_DIRECT]));
 #undef PUT
 	return n;
+}
+
+/* Interrupt context: the host returned the buffer, so it wants stats. */
+void pvb_stats_request(struct virtqueue *vq)
+{
+	struct pvb_virtio *pv = vq->vdev->priv;
+
+	spin_lock(&pv->stop_lock);
+	if (!pv->stop)
+		queue_work(system_freezable_wq, &pv->stats_work);
+	spin_unlock(&pv->stop_lock);
+}
+
+int pvb_stats_give(struct pvb_virtio *pv)
+{
+	struct scatterlist sg;
+	unsigned int n = pvb_virtio_fill_stats(pv->vdev, pv->stats,
+					       pv->host.nr_stats);
+
+	sg_init_one(&sg, pv->stats, sizeof(pv->stats[0]) * n);
+	return virtqueue_add_outbuf(pv->vqs[PVB_VQ_STATS], &sg, 1, pv, GFP_KERNEL);
+}
+
+void pvb_stats_work(struct work_struct *work)
+{
+	struct pvb_virtio *pv = container_of(work, struct pvb_virtio, stats_work);
+	struct virtqueue *vq = pv->vqs[PVB_VQ_STATS];
+	unsigned int len;
+
+	if (!virtqueue_get_buf(vq, &len))
+		return;
+	if (!pvb_stats_give(pv))
+		virtqueue_kick(vq);
 }

@@ -53,6 +53,35 @@ def lifecycle(ctx):
             vm.sh("rmmod pvballoon")
 
 
+# Which pvballoon headers each layer may include: dependencies point one way
+# (front-ends -> core -> migration backend -> compat).  Files not listed
+# here (main.c) may include anything.
+LAYERS = [
+    (r"core\.c|core_pages\.c|migrate_\w+\.c", {"pvb_core.h", "pvb_core_pages.h", "pvb_migrate.h",
+                                                  "pvb_compat.h", "pvb_conftest.h"}),
+    (r"control\.c|debugfs\.c|sysfs\.c", {"pvb_core.h", "pvb_control.h", "pvb_debugfs.h", "pvb_sysfs.h",
+                                         "pvb_compat.h", "pvb_conftest.h", "pvb_migrate.h"}),
+    (r"virtio\w*\.c", {"pvb_core.h", "pvb_virtio.h", "pvb_virtio_dev.h", "pvb_compat.h",
+                       "pvb_compat_virtio.h", "pvb_conftest.h", "pvb_migrate.h"}),
+]
+MAX_SOURCE_LINES = 450
+
+
+def layering_faults(top):
+    """Includes that run against the layers, and source files grown past a sitting's read."""
+    faults = []
+    for path in sorted(glob.glob(os.path.join(top, "src", "*.c"))):
+        name = os.path.basename(path)
+        text = open(path).read()
+        if text.count("\n") > MAX_SOURCE_LINES:
+            faults.append("%s has %d lines (> %d)" % (name, text.count("\n"), MAX_SOURCE_LINES))
+        own = re.findall(r'^#include "([^"]+)"', text, re.M)
+        for pattern, allowed in LAYERS:
+            if re.fullmatch(pattern, name):
+                faults += ["%s includes %s" % (name, h) for h in own if h not in allowed]
+    return faults
+
+
 @test("build", cost=1)
 def build(ctx):
     """W=1 build free of warnings, and make clean leaves the tree as it was."""
@@ -72,6 +101,8 @@ def build(ctx):
         after = sorted(os.path.relpath(p, src) for p in glob.glob(src + "/**", recursive=True))
         extra = sorted(set(after) - set(before))
         ctx.check(not extra, "make clean left %s" % extra[:10])
+    with ctx.step("layers"):
+        ctx.check(not layering_faults(t.top), "layering: %s" % layering_faults(t.top)[:5])
     if not t.debug:
         return
     # The debug kernel's source tree carries the kernel's own style tools.

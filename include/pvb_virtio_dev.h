@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * pvballoon virtio front-end, inside: the device state its files share
+ * (virtio.c, virtio_queue.c, virtio_ops.c, virtio_reset.c,
+ * virtio_report.c, virtio_stats.c, virtio_takeover.c).  Nothing outside
+ * the front-end includes this; the rest of the module sees pvb_virtio.h.
+ */
+#ifndef PVB_VIRTIO_DEV_H
+#define PVB_VIRTIO_DEV_H
+
+#include <linux/atomic.h>
+#include <linux/mutex.h>
+#include <linux/notifier.h>
+#include <linux/page_reporting.h>
+#include <linux/spinlock.h>
+#include <linux/virtio.h>
+#include <linux/virtio_config.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+
+#include "pvb_virtio.h"
+
+enum {
+	PVB_VQ_INFLATE,
+	PVB_VQ_DEFLATE,
+	PVB_VQ_STATS,
+	PVB_VQ_FREE_PAGE,
+	PVB_VQ_REPORTING,
+	PVB_VQ_MAX
+};
+
+/*
+ * PFNs per queue that may be with the host at once: four buffers of 4096
+ * for QEMU, 64 of 256 elsewhere (virtio_host.c).  The host works on some
+ * while we fill the next.  A buffer takes one descriptor; the count is
+ * capped below the queue size (QEMU 128, Firecracker 256), which keeps one
+ * descriptor free for a migration.
+ */
+#define PVB_PFNS_IN_FLIGHT	(4 * PVB_BATCH_PFNS_QEMU)
+
+/* One PFN buffer: owned by the device from add to ack. */
+struct pvb_vbuf {
+	bool busy;
+	unsigned int n;
+	struct page *hold_page;	/* a migrated page, freed on the ack */
+	struct list_head hold;	/* deflated pages, freed on the ack */
+	__virtio32 *pfns;
+};
+
+/*
+ * One virtio-balloon device.  @lock serialises use of the inflate and
+ * deflate queues and their buffers; migration only try-locks it.
+ */
+struct pvb_virtio {
+	struct virtio_device *vdev;
+	struct pvb_balloon *b;
+	struct virtqueue *vqs[PVB_VQ_MAX];
+	struct mutex lock;
+	wait_queue_head_t acked;
+	struct pvb_host_profile host;
+	unsigned int nbufs;			/* per queue */
+	struct pvb_vbuf **infl, **defl;
+	struct pvb_vbuf *mig_infl, *mig_defl;	/* one migration */
+	unsigned int largest_sent;		/* PFNs, for stats */
+	bool broken;
+	bool dead;		/* reset: deflates need not tell the host */
+
+	spinlock_t stop_lock;
+	bool stop;
+	struct delayed_work size_work;
+	struct work_struct stats_work;
+	struct work_struct reap_work;
+	struct work_struct recover_work;
+	bool no_recover;	/* under stop_lock: removal or freeze began */
+	unsigned long recoveries;
+	bool host_retry;
+	unsigned long host_seq;
+
+	struct notifier_block oom_nb;
+	atomic_long_t oom_pages;
+	struct page_reporting_dev_info prdev;
+	bool reporting;		/* registered with page reporting */
+	bool report_stop;	/* under stop_lock: no new reports */
+	bool report_busy;	/* under stop_lock: a report is in flight */
+	unsigned long reported_pages;
+	struct virtio_balloon_stat stats[PVB_VIRTIO_NR_STATS];
+};
+
+static inline bool pvb_has(struct pvb_virtio *pv, unsigned int bit)
+{
+	return virtio_has_feature(pv->vdev, bit);
+}
+
+/* virtio.c: the driver and the device's start and stop. */
+extern struct virtio_driver pvb_virtio_driver;
+void pvb_start(struct pvb_virtio *pv);
+void pvb_halt(struct pvb_virtio *pv);
+
+/* virtio_queue.c: queues, buffers, the host's acknowledgements. */
+unsigned long pvb_host_timeout(void);
+void pvb_host_kick(struct virtqueue *vq);
+int pvb_find_vqs(struct pvb_virtio *pv);
+int pvb_alloc_bufs(struct pvb_virtio *pv);
+void pvb_free_bufs(struct pvb_virtio *pv);
+void pvb_vbuf_done(struct pvb_vbuf *vb);
+void pvb_reap_work(struct work_struct *work);
+int pvb_wait_buf(struct pvb_virtio *pv, struct pvb_vbuf *vb, const char *what);
+int pvb_wait_all(struct pvb_virtio *pv, struct pvb_vbuf **bufs,
+		 const char *what);
+int pvb_wait_inflates(struct pvb_virtio *pv);
+bool pvb_migration_busy(struct pvb_virtio *pv);
+struct pvb_vbuf *pvb_get_buf(struct pvb_virtio *pv, int q,
+			     struct pvb_vbuf **bufs, const char *what);
+void pvb_fill_pfns(struct pvb_virtio *pv, struct pvb_vbuf *vb,
+		   struct list_head *head, struct list_head **pos);
+int pvb_queue(struct pvb_virtio *pv, int q, struct pvb_vbuf *vb);
+int pvb_send(struct pvb_virtio *pv, int q, struct pvb_vbuf *vb);
+void pvb_kick(struct pvb_virtio *pv, int q);
+
+/* virtio_ops.c: what the core calls; the host's target. */
+extern const struct pvb_frontend_ops pvb_virtio_ops;
+void pvb_size_work(struct work_struct *work);
+void pvb_config_changed(struct virtio_device *vdev);
+
+/* virtio_reset.c: an unresponsive host, reset and recovery. */
+void pvb_declare_broken(struct pvb_virtio *pv, const char *what);
+void pvb_reset(struct pvb_virtio *pv);
+int pvb_reinit(struct pvb_virtio *pv);
+void pvb_recover_work(struct work_struct *work);
+void pvb_stop_recovery(struct pvb_virtio *pv);
+
+/* virtio_report.c: deflate-on-OOM and free page reporting. */
+int pvb_oom_notify(struct notifier_block *nb, unsigned long dummy, void *parm);
+int pvb_report(struct page_reporting_dev_info *prdev,
+	       struct scatterlist *sg, unsigned int nents);
+bool pvb_report_idle(struct pvb_virtio *pv);
+void pvb_stop_reporting(struct pvb_virtio *pv);
+void pvb_start_reporting(struct pvb_virtio *pv);
+
+/* virtio_stats.c: the stats queue. */
+void pvb_stats_request(struct virtqueue *vq);
+int pvb_stats_give(struct pvb_virtio *pv);
+void pvb_stats_work(struct work_struct *work);
+
+#endif /* PVB_VIRTIO_DEV_H */

@@ -1,0 +1,273 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * pvballoon virtio front-end: the operations the balloon core calls
+ * (struct pvb_frontend_ops) to tell the host about a resize or a
+ * migration, and the host's target.
+ *
+ * The host writes a target (config num_pages); pvb_size_work() converges
+ * the core to it, and the core calls back here for each batch; actual is
+ * written back whenever the balloon's size changes (pvb_fe_changed()).
+ *
+ * Host target and guest requests: the last writer wins.  A host target
+ * change sets the balloon target; a debugfs write sets it too, and stands
+ * until the host writes num_pages again.  A host target that cannot be met
+ * (not enough free memory) is retried every second until it is met, the
+ * guest writes a target of its own, or an OOM notification gives pages back.
+ *
+ * Migration sends "inflate new" and "deflate old" only when no migration
+ * buffer is in flight, and keeps a reference on the old page until the
+ * host acknowledged its deflate, so it never blocks in MIGRATE_ASYNC and
+ * the guest never reuses a page the host may discard.
+ *
+ * Calls the queues (virtio_queue.c), pvb_declare_broken() and the core.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/migrate.h>
+#include <linux/mm.h>
+#include <linux/seq_file.h>
+#include <linux/virtio.h>
+#include <linux/virtio_config.h>
+#include <linux/workqueue.h>
+
+#include "pvb_core.h"
+#include "pvb_virtio_dev.h"
+
+/*
+ * Send and return: the pages enter the balloon while the host works on
+ * them, and the next batch is allocated meanwhile.  Nothing can deflate
+ * or migrate them before the host acknowledged (pvb_wait_inflates()).
+ * @pages goes out in buffers of the host's size, kicked once at the end
+ * (or whenever we must wait for a buffer).  On failure what was sent stays
+ * on @pages - the host may discard it - and the rest moves to @unsent.
+ */
+static int pvb_fe_inflate(struct pvb_balloon *b, struct list_head *pages,
+			  unsigned long n, struct list_head *unsent)
+{
+	struct pvb_virtio *pv = b->fe_priv;
+	struct list_head *pos = pages->next;
+	bool queued = false;
+	int err = 0;
+
+	mutex_lock(&pv->lock);
+	while (pos != pages) {
+		struct list_head *start = pos;
+		struct pvb_vbuf *vb = ERR_PTR(-EIO);
+
+		/* A reset device has no queues; a broken host hears nothing. */
+		if (!pv->dead && !pv->broken)
+			vb = pvb_get_buf(pv, PVB_VQ_INFLATE, pv->infl, "an inflate");
+		if (!IS_ERR(vb)) {
+			pvb_fill_pfns(pv, vb, pages, &pos);
+			err = pvb_queue(pv, PVB_VQ_INFLATE, vb);
+		}
+		if (IS_ERR(vb) || err) {
+			LIST_HEAD(sent);
+
+			list_cut_before(&sent, pages, start);
+			list_splice_init(pages, unsent);
+			list_splice(&sent, pages);
+			err = -EIO;
+			break;
+		}
+		queued = true;
+	}
+	if (queued)
+		pvb_kick(pv, PVB_VQ_INFLATE);
+	mutex_unlock(&pv->lock);
+	return err;
+}
+
+/*
+ * Send and return: the pages are freed when the host acknowledges (or at a
+ * reset), never before - MUST_TELL_HOST.  Each buffer takes its pages off
+ * @pages; on failure the pages left there were not sent.
+ */
+static int pvb_fe_deflate(struct pvb_balloon *b, struct list_head *pages,
+			  unsigned long n)
+{
+	struct pvb_virtio *pv = b->fe_priv;
+	bool queued = false;
+	int err = 0;
+
+	mutex_lock(&pv->lock);
+	/* After a reset the host forgot the balloon: nothing to tell. */
+	if (pv->dead) {
+		mutex_unlock(&pv->lock);
+		return 0;
+	}
+	/* A deflate must never overtake the inflate of the same page. */
+	if (pv->broken || pvb_wait_inflates(pv))
+		err = -EIO;
+	while (!err && !list_empty(pages)) {
+		struct list_head *pos = pages->next;
+		struct pvb_vbuf *vb = pvb_get_buf(pv, PVB_VQ_DEFLATE, pv->defl,
+						  "a deflate");
+
+		if (IS_ERR(vb)) {
+			err = -EIO;
+			break;
+		}
+		pvb_fill_pfns(pv, vb, pages, &pos);
+		list_cut_before(&vb->hold, pages, pos);
+		if (pvb_queue(pv, PVB_VQ_DEFLATE, vb)) {
+			list_splice_init(&vb->hold, pages);
+			err = -EIO;
+		} else {
+			queued = true;
+		}
+	}
+	if (queued)
+		pvb_kick(pv, PVB_VQ_DEFLATE);
+	mutex_unlock(&pv->lock);
+	return err;
+}
+
+/* The end of a resize: everything sent is acknowledged, deflated pages freed. */
+static int pvb_fe_flush(struct pvb_balloon *b)
+{
+	struct pvb_virtio *pv = b->fe_priv;
+	int err;
+
+	if (READ_ONCE(pv->dead))
+		return 0;
+	mutex_lock(&pv->lock);
+	err = pvb_wait_inflates(pv);
+	if (!err)
+		err = pvb_wait_all(pv, pv->defl, "a deflate");
+	mutex_unlock(&pv->lock);
+	/* The host has them and may still discard them: they stay ours. */
+	return err ? -EIO : 0;
+}
+
+static int pvb_fe_migrate(struct pvb_balloon *b, struct page *newpage,
+			  struct page *oldpage, enum migrate_mode mode)
+{
+	struct pvb_virtio *pv = b->fe_priv;
+	int rc = -EAGAIN;
+
+	/*
+	 * Never wait for the lock: an inflate holding it may be what
+	 * triggered this compaction.
+	 */
+	if (!mutex_trylock(&pv->lock))
+		return -EAGAIN;
+	if (pv->broken || pv->dead || READ_ONCE(pv->stop))
+		goto out;
+	/*
+	 * The old page's inflate must be acknowledged before its deflate, and
+	 * the previous migration must be back.  Only sync modes may wait.
+	 */
+	if (mode == MIGRATE_ASYNC ? pvb_migration_busy(pv) :
+	    pvb_wait_inflates(pv) ||
+	    pvb_wait_buf(pv, pv->mig_defl, "a migration deflate"))
+		goto out;
+	/* Both or neither: a half-told migration cannot be undone. */
+	if (!pv->vqs[PVB_VQ_INFLATE]->num_free ||
+	    !pv->vqs[PVB_VQ_DEFLATE]->num_free)
+		goto out;
+
+	pv->mig_infl->n = 1;
+	pv->mig_infl->pfns[0] = cpu_to_virtio32(pv->vdev, page_to_pfn(newpage));
+	pv->mig_defl->n = 1;
+	pv->mig_defl->pfns[0] = cpu_to_virtio32(pv->vdev, page_to_pfn(oldpage));
+	if (pvb_send(pv, PVB_VQ_INFLATE, pv->mig_infl)) {
+		/* Nothing told: the migration simply fails. */
+		pvb_declare_broken(pv, "a migration (queue error)");
+		goto out;
+	}
+	get_page(oldpage);
+	pv->mig_defl->hold_page = oldpage;
+	if (pvb_send(pv, PVB_VQ_DEFLATE, pv->mig_defl)) {
+		/*
+		 * The host was told to discard the new page: failing now would
+		 * free it to the guest.  The migration stands; the old page,
+		 * which the host was not told about, stays held (busy) until
+		 * the reset of the recovery or removal releases it.
+		 */
+		pv->mig_defl->busy = true;
+		pvb_declare_broken(pv, "a migration (queue error)");
+		rc = 0;
+		goto out;
+	}
+	rc = 0;
+	/* Sync modes may wait, so the old page is freed right away. */
+	if (mode != MIGRATE_ASYNC)
+		pvb_wait_buf(pv, pv->mig_defl, "a migration deflate");
+out:
+	mutex_unlock(&pv->lock);
+	return rc;
+}
+
+static void pvb_fe_changed(struct pvb_balloon *b)
+{
+	struct pvb_virtio *pv = b->fe_priv;
+	u32 actual = pvb_pages(b);
+
+	/* Legacy balloon config space is little endian, unlike others. */
+	virtio_cwrite_le(pv->vdev, struct virtio_balloon_config, actual, &actual);
+}
+
+/* Stats lines: which host profile is in use and what was sent. */
+static void pvb_fe_show(struct pvb_balloon *b, struct seq_file *m)
+{
+	struct pvb_virtio *pv = b->fe_priv;
+
+	seq_puts(m, "frontend: virtio\n");
+	seq_printf(m, "host_profile: %s\n", pv->host.name);
+	seq_printf(m, "host_max_pfns: %u\n", pv->host.max_pfns);
+	seq_printf(m, "buffers_per_queue: %u\n", pv->nbufs);
+	seq_printf(m, "largest_buffer_pfns: %u\n", READ_ONCE(pv->largest_sent));
+	seq_printf(m, "host_broken: %d\n", READ_ONCE(pv->broken));
+	seq_printf(m, "host_recoveries: %lu\n", READ_ONCE(pv->recoveries));
+	seq_printf(m, "free_page_reporting: %s\n", pv->reporting ? "on" : "off");
+	seq_printf(m, "reported_pages: %lu\n", READ_ONCE(pv->reported_pages));
+}
+
+const struct pvb_frontend_ops pvb_virtio_ops = {
+	.inflate = pvb_fe_inflate,
+	.deflate = pvb_fe_deflate,
+	.migrate = pvb_fe_migrate,
+	.flush = pvb_fe_flush,
+	.changed = pvb_fe_changed,
+	.show = pvb_fe_show,
+};
+
+void pvb_size_work(struct work_struct *work)
+{
+	struct pvb_virtio *pv = container_of(to_delayed_work(work),
+					     struct pvb_virtio, size_work);
+	struct pvb_balloon *b = pv->b;
+	u32 num_pages;
+	int rc;
+
+	/* A retry, but the guest set a target since: it wrote last. */
+	if (pv->host_retry && READ_ONCE(b->target_seq) != pv->host_seq) {
+		pv->host_retry = false;
+		return;
+	}
+	virtio_cread_le(pv->vdev, struct virtio_balloon_config, num_pages,
+			&num_pages);
+	rc = pvb_set_target(b, num_pages, NULL);
+	pv->host_seq = READ_ONCE(b->target_seq);
+	pv->host_retry = rc == -ENOMEM || rc == -EBUSY;
+	if (pv->host_retry) {
+		spin_lock_irq(&pv->stop_lock);
+		if (!pv->stop)
+			queue_delayed_work(system_freezable_wq, &pv->size_work, HZ);
+		spin_unlock_irq(&pv->stop_lock);
+	}
+}
+
+void pvb_config_changed(struct virtio_device *vdev)
+{
+	struct pvb_virtio *pv = vdev->priv;
+	unsigned long flags;
+
+	spin_lock_irqsave(&pv->stop_lock, flags);
+	if (!pv->stop) {
+		pv->host_retry = false;
+		mod_delayed_work(system_freezable_wq, &pv->size_work, 0);
+	}
+	spin_unlock_irqrestore(&pv->stop_lock, flags);
+}
