@@ -19,6 +19,7 @@
 #   make demo                 boot a VM and show the balloon at work
 #   make bench                pvballoon against the in-tree virtio_balloon
 #   make deb                  dist/pvballoon-dkms_<version>_all.deb (dh-dkms)
+#   make fuzz                 the control-write fuzzer for FUZZ_SECONDS (600)
 #
 # The kbuild side lives in Kbuild, so the build still works when DKMS
 # appends KERNELRELEASE= to the make command line.
@@ -35,7 +36,7 @@ SHIP := Makefile Kbuild dkms.conf src include scripts/conftest.sh scripts/probes
 	scripts/pvballoon-modprobe.conf scripts/dkms-post-install scripts/dkms-post-remove
 
 .PHONY: all modules conftest install clean check check-long check-cold check-loaded \
-	demo bench deps deb dkms-src
+	demo bench deps deb dkms-src fuzz
 
 all: modules
 
@@ -85,6 +86,10 @@ demo:
 bench:
 	$(SRC)/scripts/install-deps
 	$(SRC)/scripts/bench
+
+fuzz:
+	$(SRC)/scripts/install-deps
+	$(SRC)/tests/fuzz/run $(or $(FUZZ_SECONDS),600)
 
 deb:
 	$(SRC)/scripts/install-deps deb

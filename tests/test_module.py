@@ -138,3 +138,25 @@ def dkms(ctx):
         dep = t.cmd(["modinfo", "-k", t.release, "-n", "pvballoon"]).strip()
         ctx.check("updates/dkms" in dep, "depmod does not resolve pvballoon to the dkms module: %s" % dep)
         ctx.check(t.module and os.path.exists(t.module), "the guests' module did not come from dkms")
+
+
+FUZZ_SECONDS = 30          # make check's slice; make fuzz runs 600
+FUZZ_MIN_RUNS = 100000     # fewer means the fuzzer barely ran
+
+
+@test("fuzz_control", cost=0, targets=("6.12",))
+def fuzz_control(ctx):
+    """The control-write parser of src/control.c under libFuzzer (tests/fuzz): every
+    input agrees with a reference reading of the grammar, and a malformed write
+    reaches the core not at all."""
+    t = ctx.target
+    with ctx.step("no_invariant_broken"):
+        env = dict(os.environ, PVB_FUZZ_DIR=os.path.join(t.build_dir, "fuzz"))
+        r = subprocess.run([os.path.join(t.top, "tests", "fuzz", "run"), str(FUZZ_SECONDS)],
+                           capture_output=True, text=True, env=env)
+        out = r.stdout + r.stderr
+        m = re.search(r"^Done (\d+) runs", out, re.M)
+        runs = int(m.group(1)) if m else 0
+        ctx.note("fuzz: %d runs in %d s" % (runs, FUZZ_SECONDS))
+        ctx.check(r.returncode == 0, "the fuzzer found an input that breaks the parser: %s" % out[-800:])
+        ctx.check(runs >= FUZZ_MIN_RUNS, "only %d runs (want >= %d): %s" % (runs, FUZZ_MIN_RUNS, out[-400:]))
