@@ -106,10 +106,17 @@ ssize_t pvb_ctl_resize(struct pvb_balloon *b, const char *buf, size_t len,
 		return -EINVAL;
 	if (pvb_parse_pages(buf, len, &pages, sign < 0, &all))
 		return -EINVAL;
-	if (all)
+	/*
+	 * "all" is the target 0, not a deflate of the size read here: the
+	 * balloon may shrink meanwhile (an OOM notification, the host), and
+	 * a deflate of more than it then holds would fail with -EINVAL.
+	 */
+	if (all) {
 		pages = pvb_pages(b);
-
-	rc = pvb_resize(b, sign * (long)pages, &moved);
+		rc = pvb_set_target(b, 0, &moved);
+	} else {
+		rc = pvb_resize(b, sign * (long)pages, &moved);
+	}
 	cur = pvb_pages(b);
 	switch (rc) {
 	case 0:

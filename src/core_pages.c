@@ -131,8 +131,17 @@ static unsigned long pvb_alloc_batch(struct pvb_balloon *b,
 			break;
 		}
 		split_page(page, PVB_HUGE_ORDER);
-		for (i = 0; i < PVB_HUGE_PAGES; i++)
+		for (i = 0; i < PVB_HUGE_PAGES; i++) {
+			/*
+			 * The allocator clears ->private of the head page
+			 * only; a tail page may carry what its last user
+			 * left there.  The backends read private == 0 as
+			 * "not in the balloon" (isolation refuses it), so
+			 * it must be clear before the page is marked movable.
+			 */
+			set_page_private(&page[i], 0);
 			list_add_tail(&page[i].lru, batch);
+		}
 		k += PVB_HUGE_PAGES;
 		atomic_long_inc(&b->stats.huge_blocks);
 	}

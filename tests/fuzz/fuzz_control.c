@@ -119,21 +119,23 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 	}
 
 	for (int sign = -1; sign <= 1; sign += 2) {
-		struct pvb_balloon b = { .pages = 1UL << 20 };
+		struct pvb_balloon b = { .pages = 1UL << 20, .last_target = 1 };
 		unsigned long want = 0;
 		bool want_all = false;
 		bool ok = size && size <= PVB_WRITE_MAX &&
 			  !reference(data, size, sign < 0, &want, &want_all);
 		ssize_t rc;
 
-		if (want_all)
-			want = b.pages;
 		rc = pvb_ctl_resize(&b, cbuf, size, sign);
 		if (!ok) {
 			CHECK(rc == -EINVAL && b.calls == 0);
 			continue;
 		}
-		CHECK(b.calls == 1 && b.last_delta == sign * (long)want);
+		/* "all" is the target 0, whatever the size was. */
+		if (want_all)
+			CHECK(b.calls == 1 && b.last_target == 0 && rc == (ssize_t)size);
+		else
+			CHECK(b.calls == 1 && b.last_delta == sign * (long)want);
 		/* The whole write is consumed, or the core's error passed on. */
 		CHECK(rc == (ssize_t)size ||
 		      (sign < 0 && want > b.pages && rc == -EINVAL));
