@@ -18,12 +18,14 @@
  *
  * pvb_balloon.op_lock (mutex)
  *	One resize at a time: inflate, deflate, target (user writes take it
- *	killable, and hold it across the host's acknowledgements), the OOM
- *	notifier's pvb_shrink(), front-end attach/detach, unload.  Process
- *	context only.  An OOM notification waits here for a resize in
- *	progress, as the in-tree driver's waits for its balloon_lock; a
- *	resize's allocations are __GFP_NORETRY and never call the OOM killer,
- *	so that wait ends.
+ *	killable), the OOM notifier's pvb_shrink(), front-end attach/detach,
+ *	unload.  Process context only.  A resize holds it for one round of
+ *	at most 128 MiB (pvb_converge()), across the host's acknowledgements,
+ *	and lets it go between rounds; a newer target or an OOM notification
+ *	announced meanwhile (@target_gen) ends it there.  So an OOM
+ *	notification waits for one round, as the in-tree driver's waits for
+ *	its balloon_lock; a resize's allocations are __GFP_NORETRY and never
+ *	call the OOM killer, so that wait ends.
  *
  * pvb_balloon.fe_sem (rw_semaphore)
  *	@fe, @fe_priv and @no_fe_show.  Read-held for a whole resize (under
@@ -104,9 +106,11 @@ struct seq_file;
  *	that it never discards a page the guest uses.  Return 0, or -EAGAIN
  *	when the host cannot be told now.  Must not sleep for %MIGRATE_ASYNC.
  * @flush: wait until the host acknowledged everything sent so far; called
- *	at the end of every resize.  May sleep.  An error is the resize's.
+ *	at the end of every round of a resize (at most 128 MiB).  May sleep.
+ *	An error is the resize's.
  * @changed: the balloon size changed (for example to update a host's view).
- *	Called after @flush, without core locks held; may sleep.
+ *	Called after @flush, at the end of every round, under op_lock; may
+ *	sleep.
  * @show: optional; print "key: value" lines of the front-end's own state
  *	into the stats file.  Called with @fe_sem held for reading.
  *
@@ -150,6 +154,9 @@ struct pvb_stats {
  * @target: pages the balloon should hold; written under @op_lock
  * @target_seq: bumped by every target change, so a front-end can tell
  *	whether someone wrote the target after it did
+ * @target_gen: bumped before a new target or an OOM shrink waits for
+ *	@op_lock (pvb_target_coming()): a resize in progress gives way to
+ *	it at the end of its round
  * @gfp: allocation flags of ballooned pages
  * @gfp_huge: the same for whole 2 MiB blocks, which are taken only when
  *	free: no reclaim, no compaction, no kswapd
@@ -172,6 +179,7 @@ struct pvb_balloon {
 	struct mutex op_lock;
 	unsigned long target;
 	unsigned long target_seq;
+	atomic_t target_gen;
 	gfp_t gfp;
 	gfp_t gfp_huge;
 	bool huge;
@@ -194,6 +202,7 @@ void pvb_balloon_destroy(struct pvb_balloon *b);
 int pvb_resize(struct pvb_balloon *b, long delta, unsigned long *moved);
 int pvb_set_target(struct pvb_balloon *b, unsigned long target,
 		   unsigned long *moved);
+void pvb_target_coming(struct pvb_balloon *b);
 
 unsigned long pvb_pages(struct pvb_balloon *b);
 void pvb_set_migration(struct pvb_balloon *b, bool on);

@@ -125,6 +125,10 @@ ssize_t pvb_ctl_resize(struct pvb_balloon *b, const char *buf, size_t len,
 		pr_warn_ratelimited("deflate: asked for %lu pages but the balloon holds %lu; nothing changed\n",
 			pages, cur);
 		break;
+	case -EAGAIN:
+		pr_info_ratelimited("%s: a newer target (the host, another writer or an OOM notification) took over after %lu of %lu pages; the balloon holds %lu pages\n",
+			what, moved, pages, cur);
+		break;
 	case -ENOMEM:
 		pr_warn_ratelimited("inflate: the allocator ran dry after %lu of %lu pages (%lu MiB); the balloon keeps them and now holds %lu pages\n",
 			moved, pages, moved >> (20 - PAGE_SHIFT), cur);
@@ -157,6 +161,11 @@ ssize_t pvb_ctl_target(struct pvb_balloon *b, const char *buf, size_t len)
 	if (pvb_parse_pages(buf, len, &pages, false, &all))
 		return -EINVAL;
 	rc = pvb_set_target(b, pages, &moved);
+	if (rc == -EAGAIN) {
+		pr_info_ratelimited("target %lu: a newer target took over after %lu pages; the balloon holds %lu pages\n",
+			pages, moved, pvb_pages(b));
+		return rc;
+	}
 	if (rc) {
 		pr_warn_ratelimited("target %lu: stopped after moving %lu pages (error %d); the balloon holds %lu pages\n",
 			pages, moved, rc, pvb_pages(b));

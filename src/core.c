@@ -96,23 +96,83 @@ static int pvb_fe_finish(struct pvb_balloon *b, int rc, unsigned long done)
 	return rc;
 }
 
-/* Caller holds op_lock.  Moves the balloon to b->target. */
-static int pvb_converge(struct pvb_balloon *b, unsigned long *moved)
+/*
+ * One round of a convergence: at most 128 MiB, so that between rounds the
+ * host hears the size so far and op_lock is let go - an OOM notification
+ * waits for one round, not a whole multi-GiB resize (as the in-tree driver
+ * works in rounds of VIRTIO_BALLOON_ARRAY_PFNS_MAX pages).  A multiple of
+ * PVB_BATCH_PAGES: rounds do not cut 2 MiB blocks in two.  128 rather than
+ * 16 MiB because each round ends waiting for the host to acknowledge
+ * everything in flight.
+ */
+#define PVB_ROUND_PAGES		(8 * PVB_BATCH_PAGES)
+
+/**
+ * pvb_target_coming - a new target is on its way
+ * @b: the balloon
+ *
+ * A convergence in progress stops at the end of its round (-EAGAIN) and
+ * leaves the balloon to the newer target: the last writer wins at once,
+ * not after the whole of the older request.  Any context, no locks: the
+ * virtio front-end calls it from its config-change interrupt.
+ */
+void pvb_target_coming(struct pvb_balloon *b)
 {
-	unsigned long cur, done = 0;
+	atomic_inc(&b->target_gen);
+}
+
+/**
+ * pvb_converge - move the balloon to b->target, round by round
+ * @b: the balloon; caller holds op_lock (it is let go between rounds)
+ * @gen: b->target_gen when this target was announced
+ * @yield: let op_lock go between rounds and give way to a newer target;
+ *	false for attach, detach and unload, which must finish as one
+ * @moved: if not NULL, pages inflated or deflated
+ *
+ * Each round ends with the front-end's flush and size report, so the
+ * host's view (virtio actual) follows the balloon as it goes.
+ *
+ * Return: 0 at the target; -EAGAIN when a newer target or an OOM
+ * notification took over between rounds (the pages moved stay); else the
+ * error that stopped a round, with the target set to what was reached.
+ */
+static int pvb_converge(struct pvb_balloon *b, int gen, bool yield,
+			unsigned long *moved)
+{
+	unsigned long done = 0;
 	int rc = 0;
 
 	lockdep_assert_held(&b->op_lock);
-	down_read(&b->fe_sem);
-	cur = pvb_pages(b);
-	if (b->target > cur)
-		rc = pvb_do_inflate(b, b->target - cur, &done);
-	else if (b->target < cur)
-		rc = pvb_do_deflate(b, cur - b->target, &done, true);
-	rc = pvb_fe_finish(b, rc, done);
-	if (rc)
-		b->target = pvb_pages(b);
-	up_read(&b->fe_sem);
+	for (;;) {
+		unsigned long cur, step = 0;
+
+		down_read(&b->fe_sem);
+		cur = pvb_pages(b);
+		if (b->target > cur)
+			rc = pvb_do_inflate(b, min(b->target - cur, PVB_ROUND_PAGES),
+					    &step);
+		else if (b->target < cur)
+			rc = pvb_do_deflate(b, min(cur - b->target, PVB_ROUND_PAGES),
+					    &step, true);
+		rc = pvb_fe_finish(b, rc, step);
+		if (rc)
+			b->target = pvb_pages(b);
+		up_read(&b->fe_sem);
+		done += step;
+		if (rc || !step || b->target == pvb_pages(b))
+			break;
+		if (!yield) {
+			cond_resched();
+			continue;
+		}
+		mutex_unlock(&b->op_lock);
+		cond_resched();
+		mutex_lock(&b->op_lock);
+		if (atomic_read(&b->target_gen) != gen) {
+			rc = -EAGAIN;
+			break;
+		}
+	}
 	if (moved)
 		*moved = done;
 	return rc;
@@ -129,19 +189,22 @@ static int pvb_converge(struct pvb_balloon *b, unsigned long *moved)
  * keeps what it has and the target is set to that.
  *
  * Return: 0 on success; -ENOMEM when the allocator ran dry first; -EINTR
- * on a fatal signal (both keep the pages moved so far); another error
- * from the front-end.
+ * on a fatal signal; -EAGAIN when a newer target took over (all keep the
+ * pages moved so far); another error from the front-end.
  */
 int pvb_set_target(struct pvb_balloon *b, unsigned long target,
 		   unsigned long *moved)
 {
+	int gen = atomic_inc_return(&b->target_gen);
 	int rc;
 
+	if (moved)
+		*moved = 0;
 	if (mutex_lock_killable(&b->op_lock))
 		return -EINTR;
 	b->target = target;
 	b->target_seq++;
-	rc = pvb_converge(b, moved);
+	rc = pvb_converge(b, gen, true, moved);
 	mutex_unlock(&b->op_lock);
 	return rc;
 }
@@ -157,6 +220,7 @@ int pvb_set_target(struct pvb_balloon *b, unsigned long target,
  */
 int pvb_resize(struct pvb_balloon *b, long delta, unsigned long *moved)
 {
+	int gen = atomic_inc_return(&b->target_gen);
 	unsigned long cur;
 	int rc;
 
@@ -171,7 +235,7 @@ int pvb_resize(struct pvb_balloon *b, long delta, unsigned long *moved)
 	}
 	b->target = cur + delta;
 	b->target_seq++;
-	rc = pvb_converge(b, moved);
+	rc = pvb_converge(b, gen, true, moved);
 	mutex_unlock(&b->op_lock);
 	return rc;
 }
@@ -198,6 +262,8 @@ int pvb_shrink(struct pvb_balloon *b, unsigned long n, unsigned long *done)
 {
 	int rc;
 
+	/* A resize in progress gives way at the end of its round. */
+	pvb_target_coming(b);
 	mutex_lock(&b->op_lock);
 	down_read(&b->fe_sem);
 	rc = pvb_do_deflate(b, min(n, pvb_pages(b)), done, false);
@@ -215,7 +281,7 @@ static void pvb_empty(struct pvb_balloon *b)
 	lockdep_assert_held(&b->op_lock);
 	b->target = 0;
 	b->target_seq++;
-	pvb_converge(b, NULL);
+	pvb_converge(b, atomic_read(&b->target_gen), false, NULL);
 }
 
 /*
@@ -335,6 +401,7 @@ void pvb_balloon_init(struct pvb_balloon *b, bool movable,
 {
 	memset(b, 0, sizeof(*b));
 	mutex_init(&b->op_lock);
+	atomic_set(&b->target_gen, 0);
 	init_rwsem(&b->fe_sem);
 	b->movable = movable;
 	b->adjust_memtotal = adjust_memtotal;

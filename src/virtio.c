@@ -69,6 +69,8 @@ void pvb_halt(struct pvb_virtio *pv)
 	spin_lock_irq(&pv->stop_lock);
 	pv->stop = true;
 	spin_unlock_irq(&pv->stop_lock);
+	/* A resize in size_work ends at its round's end, not at the target. */
+	pvb_target_coming(pv->b);
 	cancel_delayed_work_sync(&pv->size_work);
 	cancel_work_sync(&pv->stats_work);
 }
@@ -229,11 +231,16 @@ static void pvb_remove(struct virtio_device *vdev)
 static int pvb_freeze(struct virtio_device *vdev)
 {
 	struct pvb_virtio *pv = vdev->priv;
-	int rc;
+	int rc, tries;
 
 	pvb_stop_recovery(pv);
 	pvb_halt(pv);
-	rc = pvb_set_target(pv->b, 0, NULL);
+	/* An OOM notification may cut in (-EAGAIN): empty is what we want. */
+	for (tries = 0; tries < 3; tries++) {
+		rc = pvb_set_target(pv->b, 0, NULL);
+		if (rc != -EAGAIN)
+			break;
+	}
 	if (rc && !pv->broken) {
 		spin_lock_irq(&pv->stop_lock);
 		pv->no_recover = false;

@@ -267,6 +267,12 @@ void pvb_config_changed(struct virtio_device *vdev)
 	spin_lock_irqsave(&pv->stop_lock, flags);
 	if (!pv->stop) {
 		pv->host_retry = false;
+		/*
+		 * A resize to the host's previous target may be running in
+		 * size_work: it ends at its round's end and this one runs.
+		 * A host that sets 8 GiB and then 0 gets no 8 GiB first.
+		 */
+		pvb_target_coming(pv->b);
 		mod_delayed_work(system_freezable_wq, &pv->size_work, 0);
 	}
 	spin_unlock_irqrestore(&pv->stop_lock, flags);

@@ -408,6 +408,51 @@ def virtio_unresponsive_host(ctx):
             ctx.check("0 bad pages" in out, out)
 
 
+ROUND = 128 * MIB            # a resize's round (PVB_ROUND_PAGES in core.c)
+
+
+@test("virtio_target_rounds", cost=1, targets=("6.12", "debug-6.12"))
+def virtio_target_rounds(ctx):
+    """A resize works in rounds: the host sees actual move as the balloon
+    grows, and a new host target ends a resize to the old one at its
+    round's end instead of after the whole of it (issue 14, item 7)."""
+    big = 640 * MIB
+    with ctx.vm("rounds", mem="1G", balloon={}) as vm:
+        load(vm, "pvballoon")
+        with ctx.step("actual_follows_the_balloon"):
+            seen = set()
+            vm.qmp("balloon", value=GUEST - big)
+            deadline = time.time() + 180 * ctx.target.slow
+            while time.time() < deadline:
+                a = actual(vm)
+                seen.add(a)
+                if a == GUEST - big:
+                    break
+                time.sleep(0.02)
+            between = sorted(GUEST - a for a in seen if GUEST - big < a < GUEST)
+            ctx.note("%s: actual seen at %s MiB of balloon on the way to %d MiB"
+                     % (ctx.target.name, [b // MIB for b in between], big // MIB))
+            ctx.check(actual(vm) == GUEST - big, "the balloon did not reach %d MiB" % (big // MIB))
+            ctx.check(len(between) >= 2, "actual jumped from 0 to %d MiB: the host saw no progress"
+                      % (big // MIB))
+            set_balloon(ctx, vm, GUEST)
+        with ctx.step("new_target_ends_the_old_one"):
+            v0 = vm.vmstat()
+            vm.qmp("balloon", value=GUEST - big)
+            # Wait for the first round, so the old resize is under way.
+            deadline = time.time() + 60 * ctx.target.slow
+            while actual(vm) == GUEST and time.time() < deadline:
+                time.sleep(0.01)
+            vm.qmp("balloon", value=GUEST)
+            set_balloon(ctx, vm, GUEST)
+            wait_for(ctx, "the balloon to empty", lambda: vm.stats()["current"] == 0, 60)
+            inflated = (vm.vmstat()["balloon_inflate"] - v0["balloon_inflate"]) * 4096
+            ctx.note("%s: host target %d MiB, then 0 after the first round: %d MiB inflated"
+                     % (ctx.target.name, big // MIB, inflated // MIB))
+            ctx.check(0 < inflated <= 3 * ROUND, "inflated %d MiB of the abandoned %d MiB target"
+                      % (inflated // MIB, big // MIB))
+
+
 def report_and_wait(ctx, vm, what, fn, timeout=60):
     """Free 300 MiB the guest had touched, so that page reporting has
     blocks to report; wait for @fn."""

@@ -139,10 +139,13 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 		/* The whole write is consumed, or the core's error passed on. */
 		CHECK(rc == (ssize_t)size ||
 		      (sign < 0 && want > b.pages && rc == -EINVAL));
+		/* The core's errors reach the writer (and dmesg) unchanged. */
 		b.fail = -ENOMEM;
-		b.calls = 0;
 		rc = pvb_ctl_resize(&b, cbuf, size, sign);
 		CHECK(rc == -ENOMEM || rc == -EINVAL);
+		b.fail = -EAGAIN;
+		rc = pvb_ctl_resize(&b, cbuf, size, sign);
+		CHECK(rc == -EAGAIN || rc == -EINVAL);
 	}
 
 	{

@@ -8,4 +8,5 @@
 		char __buf[512];					\
 		snprintf(__buf, sizeof(__buf), pr_fmt(fmt), ##__VA_ARGS__); \
 	} while (0)
+#define pr_info_ratelimited(fmt, ...) pr_warn_ratelimited(fmt, ##__VA_ARGS__)
 #endif
