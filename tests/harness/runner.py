@@ -260,6 +260,8 @@ class Runner:
         for th in preps + workers:
             th.join()
         self.summary(time.time() - t0)
+        # The plan comes last, as TAP allows: steps are only known once run.
+        print("1..%d" % self.n)
         print("%d passed, %d failed, %d skipped"
               % (self.counts["ok"], self.counts["fail"], self.counts["skip"]))
         return 1 if self.counts["fail"] else 0
