@@ -660,6 +660,9 @@ def shapes_run(ctx, profile):
 PACE_ROUNDS = 3
 
 
+PACE_MIN_RATIO = 0.85        # generic's inflate speed against qemu's, at least
+
+
 def pace_run(ctx):
     """Host-driven inflate throughput of the generic and qemu profiles,
     untraced, in one guest, rounds taken in turn so that both see the same
@@ -699,12 +702,19 @@ def virtio_buffer_shapes(ctx):
     with ctx.step("generic_keeps_pace"):
         speed = pace_run(ctx)
         best = {p: max(v) for p, v in speed.items()}
-        ctx.note("%s inflate of %d MiB: generic %s MiB/s, qemu %s MiB/s; best %.2fx"
+        # Each generic round against the qemu round right after it: the
+        # two saw the same host load.  A machine busy with other work
+        # (CI's other guests) moved single rounds by 40% (255-414 MiB/s
+        # for qemu in one run), so the best pair decides, not the best
+        # round of each, which may come from different moments.
+        pairs = [g / q for g, q in zip(speed["generic"], speed["qemu"])]
+        ctx.note("%s inflate of %d MiB: generic %s MiB/s, qemu %s MiB/s; pairs %s; best %.2fx"
                  % (ctx.target.name, SHAPE_MIB, "/".join("%.0f" % v for v in speed["generic"]),
-                    "/".join("%.0f" % v for v in speed["qemu"]), best["generic"] / best["qemu"]))
-        ctx.check(best["generic"] >= 0.85 * best["qemu"],
-                  "generic profile %.0f MiB/s, more than 15%% below qemu's %.0f MiB/s"
-                  % (best["generic"], best["qemu"]))
+                    "/".join("%.0f" % v for v in speed["qemu"]),
+                    "/".join("%.2f" % r for r in pairs), best["generic"] / best["qemu"]))
+        ctx.check(max(pairs) >= PACE_MIN_RATIO,
+                  "generic profile below %.2fx of qemu's in every pair of rounds: %s"
+                  % (PACE_MIN_RATIO, ["%.2f" % r for r in pairs]))
     if ctx.target.spec.get("balloon_device", "virtio-balloon-pci") != "virtio-balloon-pci":
         return
     with ctx.step("modern_device_identified"):

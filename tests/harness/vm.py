@@ -144,14 +144,22 @@ class VM:
         # The guest drops what arrives before it opens the port: knock until
         # it answers.  A boot whose console stops moving is stuck (a timer
         # that never ticks): give up on it early rather than at the deadline.
-        seen, moved = 0, time.time()
+        #
+        # A loaded machine can make one command take the guest longer than
+        # a knock waits: then knocks pile up faster than the guest answers
+        # them.  So each knock waits twice as long as the last (up to 16 s),
+        # a late answer to an earlier knock counts, and bytes on the command
+        # channel count as progress as much as console output does (a real
+        # guest's console is quiet once its login prompt is up).
+        seen, moved = None, time.time()
         stall = 60 * self.target.slow
+        wait = 2
         while True:
             now = time.time()
             if now > deadline:
                 raise BootFailure("guest did not answer on the command channel within %ds"
                                   % self.boot_timeout)
-            size = os.path.getsize(self.console)
+            size = (os.path.getsize(self.console), len(self.cmd_buf))
             if size != seen:
                 seen, moved = size, now
             elif now - moved > stall:
@@ -159,11 +167,14 @@ class VM:
             if self.proc.poll() is not None:
                 raise BootFailure("guest died during boot (QEMU exit %s)" % self.proc.returncode)
             try:
-                rc, out = self.run("echo pvb-sync", timeout=2, _sync=True)
+                rc, out = self.run("echo pvb-sync", timeout=wait, _sync=True)
                 if rc == 0 and "pvb-sync" in out:
                     break
             except TimeoutError:
-                pass
+                if re.search(rb"@@PVB-END c\d+ 0\r?\n", self.cmd_buf):
+                    self.cmd_buf = b""
+                    break
+                wait = min(wait * 2, 16)
         self.boot_seconds = time.time() - start
 
     def start(self):
