@@ -281,7 +281,8 @@ static void pvb_empty(struct pvb_balloon *b)
 	lockdep_assert_held(&b->op_lock);
 	b->target = 0;
 	b->target_seq++;
-	pvb_converge(b, atomic_read(&b->target_gen), false, NULL);
+	/* A resize waiting between rounds must not carry on after this. */
+	pvb_converge(b, atomic_inc_return(&b->target_gen), false, NULL);
 }
 
 /*
