@@ -5,9 +5,8 @@ import re
 from harness.errors import Skip
 from harness.runner import test
 from harness.vm import parse_kv
+from harness.vocab import DEBUGFS as D, PAGES_PER_MIB, SYSFS
 
-D = "/sys/kernel/debug/pvballoon"
-MIB = 256                      # pages per MiB
 # Keys of stats that a refused write must leave exactly as they were.
 STABLE = ("current", "target", "listed", "isolated", "inflated", "deflated",
           "alloc_failed", "last_inflate_pages", "last_deflate_pages")
@@ -72,36 +71,36 @@ def core(ctx):
             v1, f1, t1, s1 = vm.vmstat(), vm.free_pages(), meminfo_kib(vm, "MemTotal"), vm.stats()
             d = v1["balloon_inflate"] - v0["balloon_inflate"]
             ctx.note("inflate 256M: balloon_inflate +%d, free -%d MiB, MemTotal -%d KiB, %d MiB/s"
-                     % (d, (f0 - f1) // MIB, t0 - t1, s1["last_inflate_mib_s"]))
-            ctx.check(d == 65536, "balloon_inflate moved by %d, want 65536" % d)
-            ctx.check(s1["current"] == 65536 and s1["inflated"] == 65536 and s1["target"] == 65536,
+                     % (d, (f0 - f1) // PAGES_PER_MIB, t0 - t1, s1["last_inflate_mib_s"]))
+            ctx.check(d == 256 * PAGES_PER_MIB, "balloon_inflate moved by %d, want 256 * PAGES_PER_MIB" % d)
+            ctx.check(s1["current"] == 256 * PAGES_PER_MIB and s1["inflated"] == 256 * PAGES_PER_MIB and s1["target"] == 256 * PAGES_PER_MIB,
                       "stats disagree: %s" % s1)
             # A fresh 1 GiB guest has far more free 2 MiB blocks than
             # huge_keep_mb (1/8 of RAM): the inflate takes whole blocks.
             ctx.check(s1["huge_blocks"] >= 64, "only %d whole 2 MiB blocks in a 256 MiB inflate"
                       % s1["huge_blocks"])
-            ctx.check(f0 - f1 >= 250 * MIB - vm.free_slack(),
-                      "free memory dropped by only %d MiB" % ((f0 - f1) // MIB))
+            ctx.check(f0 - f1 >= 250 * PAGES_PER_MIB - vm.free_slack(),
+                      "free memory dropped by only %d MiB" % ((f0 - f1) // PAGES_PER_MIB))
             ctx.check(t0 - t1 == 256 * 1024, "MemTotal dropped by %d KiB, want 262144" % (t0 - t1))
             ctx.check(v1["balloon_deflate"] == v0["balloon_deflate"], "balloon_deflate moved")
             verify(ctx, vm)
-            kernel_balloon_pages(ctx, vm, 65536)
+            kernel_balloon_pages(ctx, vm, 256 * PAGES_PER_MIB)
         with ctx.step("deflate_128M_then_all_exact"):
             vm.sh("echo 128M > %s/deflate" % D)
             v2, s2 = vm.vmstat(), vm.stats()
-            ctx.check(v2["balloon_deflate"] - v0["balloon_deflate"] == 32768,
+            ctx.check(v2["balloon_deflate"] - v0["balloon_deflate"] == 128 * PAGES_PER_MIB,
                       "balloon_deflate moved by %d after 128M" % (v2["balloon_deflate"] - v0["balloon_deflate"]))
-            ctx.check(s2["current"] == 32768, "current %d after deflating 128M" % s2["current"])
+            ctx.check(s2["current"] == 128 * PAGES_PER_MIB, "current %d after deflating 128M" % s2["current"])
             vm.sh("echo all > %s/deflate" % D)
             v3, s3, f3, t3 = vm.vmstat(), vm.stats(), vm.free_pages(), meminfo_kib(vm, "MemTotal")
-            ctx.check(v3["balloon_deflate"] - v0["balloon_deflate"] == 65536,
+            ctx.check(v3["balloon_deflate"] - v0["balloon_deflate"] == 256 * PAGES_PER_MIB,
                       "balloon_deflate moved by %d in all" % (v3["balloon_deflate"] - v0["balloon_deflate"]))
-            ctx.check(v3["balloon_inflate"] - v0["balloon_inflate"] == 65536, "balloon_inflate moved")
-            ctx.check(s3["current"] == 0 and s3["deflated"] == 65536, "stats after all: %s" % s3)
+            ctx.check(v3["balloon_inflate"] - v0["balloon_inflate"] == 256 * PAGES_PER_MIB, "balloon_inflate moved")
+            ctx.check(s3["current"] == 0 and s3["deflated"] == 256 * PAGES_PER_MIB, "stats after all: %s" % s3)
             ctx.check(t3 == t0, "MemTotal %d KiB, was %d" % (t3, t0))
             kernel_balloon_pages(ctx, vm, 0)
             ctx.check(vm.same_free(f0, f3), "free memory %d MiB, was %d MiB"
-                      % (f3 // MIB, f0 // MIB))
+                      % (f3 // PAGES_PER_MIB, f0 // PAGES_PER_MIB))
         with ctx.step("huge_blocks_off"):
             vm.sh("echo 0 > /sys/module/pvballoon/parameters/huge_blocks")
             b0 = vm.stats()["huge_blocks"]
@@ -169,7 +168,7 @@ def core(ctx):
             r = write(vm, "inflate", "4G")
             s, msg = vm.stats(), vm.sh("dmesg")
             ctx.note("inflate 4G in a 1 GiB guest: %s, kept %d MiB, reserve %d MiB"
-                     % (r, s["current"] // MIB, s["reserve"] // MIB))
+                     % (r, s["current"] // PAGES_PER_MIB, s["reserve"] // PAGES_PER_MIB))
             ctx.check(r == "err ENOMEM", "inflate 4G: %s" % r)
             ctx.check(s["current"] > (f0 // 2), "kept only %d pages of %d free" % (s["current"], f0))
             ctx.check(s["current"] == s["inflated"] - s["deflated"], "stats inconsistent: %s" % s)
@@ -179,7 +178,7 @@ def core(ctx):
             ctx.check(vm.sh("echo alive; ls / | wc -l").startswith("alive"), "guest unusable")
             vm.sh("echo all > %s/deflate" % D)
             f1 = vm.free_pages()
-            ctx.check(vm.same_free(f0, f1), "free memory %d MiB, was %d MiB" % (f1 // MIB, f0 // MIB))
+            ctx.check(vm.same_free(f0, f1), "free memory %d MiB, was %d MiB" % (f1 // PAGES_PER_MIB, f0 // PAGES_PER_MIB))
         with ctx.step("rmmod_inflated"):
             f0, t0 = vm.free_pages(), meminfo_kib(vm, "MemTotal")
             vm.sh("echo 200M > %s/inflate" % D)
@@ -189,7 +188,7 @@ def core(ctx):
             ctx.check("returned 51200 pages" in vm.sh("dmesg"), "unload did not report the pages")
             ctx.check(t_mid == t0 - 200 * 1024 and t1 == t0, "MemTotal %d -> %d -> %d" % (t0, t_mid, t1))
             ctx.check(vm.same_free(f0, f1), "free memory %d MiB after rmmod, was %d MiB"
-                      % (f1 // MIB, f0 // MIB))
+                      % (f1 // PAGES_PER_MIB, f0 // PAGES_PER_MIB))
         with ctx.step("adjust_memtotal_off"):
             vm.sh("insmod /modules/pvballoon.ko adjust_memtotal=0")
             t0 = meminfo_kib(vm, "MemTotal")
@@ -199,7 +198,7 @@ def core(ctx):
             vm.sh("rmmod pvballoon")
 
 
-S = "/sys/kernel/pvballoon"
+S = SYSFS
 
 
 @test("sysfs_lockdown", cost=1, debug=False)

@@ -28,9 +28,8 @@ import time
 
 from harness.errors import TestFailure
 from harness.runner import test
+from harness.vocab import DEBUGFS as D, GIB, PAGE
 
-D = "/sys/kernel/debug/pvballoon"
-GIB = 1 << 30
 
 
 def scenario(ctx, variant, short_control=False):
@@ -57,7 +56,7 @@ def scenario(ctx, variant, short_control=False):
         holes = int(vm.sh("sed -n 's/^holes //p' /tmp/frag.out"))
         n = holes * 9 // 10
         if intree:
-            target = GIB - n * 4096
+            target = GIB - n * PAGE
             vm.qmp("balloon", value=target)
             deadline = time.time() + 120 * ctx.target.slow
             while vm.qmp("query-balloon")["actual"] > target:

@@ -19,10 +19,9 @@ from harness.libvirtvm import LibvirtVM, ensure_libvirtd, virsh
 from harness.realvm import RealVM
 from harness.runner import test
 from harness.targets import copy_tree, pvb_version
+from harness.vocab import DEBUGFS as D, MIB
 
-MIB = 1 << 20
 GUEST = 1024 * MIB
-D = "/sys/kernel/debug/pvballoon"
 SRC = "/root/pvballoon"
 
 

@@ -8,8 +8,8 @@ import subprocess
 from harness.errors import Skip
 from harness.runner import test
 from harness.targets import copy_tree, pvb_version, sh
+from harness.vocab import DEBUGFS
 
-DEBUGFS = "/sys/kernel/debug/pvballoon"
 FILES = {"inflate", "deflate", "target", "stats", "migration", "verify"}
 
 

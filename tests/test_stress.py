@@ -5,9 +5,8 @@ import time
 
 from harness.errors import TestFailure
 from harness.runner import test
+from harness.vocab import DEBUGFS as D, PAGES_PER_MIB
 
-D = "/sys/kernel/debug/pvballoon"
-MIB = 256
 
 LOOPS = r"""
 cd /sys/kernel/debug/pvballoon
@@ -73,7 +72,7 @@ def stress(ctx):
                       "balloon_migrate delta != stats migrated")
             vm.sh("rmmod pvballoon")
             f1 = vm.free_pages()
-            ctx.check(vm.same_free(f0, f1), "free memory %d MiB, was %d MiB" % (f1 // MIB, f0 // MIB))
+            ctx.check(vm.same_free(f0, f1), "free memory %d MiB, was %d MiB" % (f1 // PAGES_PER_MIB, f0 // PAGES_PER_MIB))
         with ctx.step("rmmod_during_compaction"):
             f0 = vm.free_pages()
             for i in range(3):
@@ -83,5 +82,5 @@ def stress(ctx):
                 vm.sh("rmmod pvballoon")
                 vm.sh("kill $(cat /tmp/c.pid)")
             f1 = vm.free_pages()
-            ctx.check(vm.same_free(f0, f1), "free memory %d MiB, was %d MiB" % (f1 // MIB, f0 // MIB))
+            ctx.check(vm.same_free(f0, f1), "free memory %d MiB, was %d MiB" % (f1 // PAGES_PER_MIB, f0 // PAGES_PER_MIB))
             ctx.check("pvballoon" not in vm.sh("cat /proc/modules"), "module still loaded")

@@ -15,9 +15,8 @@ import time
 
 from harness.errors import Skip, TestFailure
 from harness.runner import test
+from harness.vocab import DEBUGFS as D, MIB, PAGE, PORTABLE_PFNS, ROUND, pages
 
-D = "/sys/kernel/debug/pvballoon"
-MIB = 1 << 20
 GUEST = 1024 * MIB           # the guests of these tests have 1 GiB, unless said
 DRIVERS = ("pvballoon", "virtio_balloon")
 BALLOON = "/machine/peripheral/balloon0"
@@ -133,7 +132,7 @@ def plain_device(ctx, driver):
             vm.sh("fragment 90 > /tmp/frag.out 2>&1 &")
             wait_for(ctx, "the fragment helper", lambda: "ready" in vm.sh("cat /tmp/frag.out"), 300)
             holes = int(vm.sh("sed -n 's/^holes //p' /tmp/frag.out"))
-            set_balloon(ctx, vm, GUEST - holes * 9 // 10 * 4096)
+            set_balloon(ctx, vm, GUEST - holes * 9 // 10 * PAGE)
             vm.sh("kill $(pidof fragment); while pidof fragment >/dev/null; do sleep 0.1; done")
             v0 = vm.vmstat()
             vm.sh("for i in 1 2; do echo 1 > /proc/sys/vm/compact_memory; done", timeout=600)
@@ -158,7 +157,7 @@ def plain_device(ctx, driver):
             ctx.check(vm.stats()["current"] == 65536, "host target not followed")
             vm.sh("echo 128M > %s/deflate" % D)               # then the guest
             time.sleep(2)
-            ctx.check(actual(vm) == GUEST - 128 * MIB and vm.stats()["target"] == 32768,
+            ctx.check(actual(vm) == GUEST - 128 * MIB and vm.stats()["target"] == pages(128 * MIB),
                       "guest write did not stand: actual %d MiB" % (actual(vm) // MIB))
             vm.sh("echo 0 > %s/target" % D)
             ctx.check(actual(vm) == GUEST, "target 0: actual %d MiB" % (actual(vm) // MIB))
@@ -166,7 +165,8 @@ def plain_device(ctx, driver):
             for mib in (900, 300, 700, 100, 800, 450, 1000, 200, 600):
                 vm.qmp("balloon", value=mib * MIB)
             set_balloon(ctx, vm, 600 * MIB)
-            ctx.check(vm.stats()["current"] == 424 * 256, "after rapid changes: %s" % vm.stats())
+            ctx.check(vm.stats()["current"] == pages(GUEST - 600 * MIB),
+                      "after rapid changes: %s" % vm.stats())
             set_balloon(ctx, vm, GUEST)                       # num_pages = 0
             ctx.check(vm.stats()["current"] == 0, "target 0 not reached: %s" % vm.stats())
         with ctx.step("pvballoon/host_target_too_big"):
@@ -184,7 +184,7 @@ def plain_device(ctx, driver):
             # size that held still across the read of actual.
             def agrees():
                 c1, a, c2 = vm.stats()["current"], actual(vm), vm.stats()["current"]
-                return c1 == c2 and a == GUEST - c1 * 4096
+                return c1 == c2 and a == GUEST - c1 * PAGE
             wait_for(ctx, "actual to match the balloon", agrees, 30)
             set_balloon(ctx, vm, GUEST)
         with ctx.step("pvballoon/suspend_resume"):
@@ -255,13 +255,13 @@ def oom_reporting(ctx, driver):
                     ctx.target.name, driver, rss0 // 1024, rss1 // 1024, best[0] // 1024))
             if driver == "pvballoon":
                 s = vm.stats()
-                ctx.check(s["free_page_reporting"] == "on" and s["reported_pages"] * 4096 >= 0.7 * 300 * MIB,
+                ctx.check(s["free_page_reporting"] == "on" and s["reported_pages"] * PAGE >= 0.7 * 300 * MIB,
                           "stats: reporting %s, %d pages reported" % (s["free_page_reporting"],
                                                                      s["reported_pages"]))
         with ctx.step(driver + "/deflate_on_oom"):
             tot0 = vm.meminfo()["MemTotal"]
             # The balloon at 60% of the guest's memory.
-            target = GUEST - (tot0 * 1024 * 6 // 10) // 4096 * 4096
+            target = GUEST - (tot0 * 1024 * 6 // 10) // PAGE * PAGE
             set_balloon(ctx, vm, target)
             ctx.check(vm.meminfo()["MemTotal"] == tot0, "MemTotal moved with deflate-on-oom")
             v0, free = vm.vmstat(), vm.free_pages()
@@ -397,7 +397,7 @@ def virtio_unresponsive_host(ctx):
             ctx.note("%s: recovered %.1f s after the host answered again: %d recoveries, balloon %d MiB, "
                      "oom_kill +%d" % (ctx.target.name, time.time() - t0, s["host_recoveries"],
                                        s["current"] // 256, v1["oom_kill"] - v0["oom_kill"]))
-            ctx.check(s["host_recoveries"] >= 1 and s["current"] == (GUEST // 2) // 4096,
+            ctx.check(s["host_recoveries"] >= 1 and s["current"] == (GUEST // 2) // PAGE,
                       "after recovery: %s" % s)
             ctx.check("recovery 1: device reset and restarted" in vm.sh("dmesg"),
                       "dmesg does not tell the recovery")
@@ -406,9 +406,6 @@ def virtio_unresponsive_host(ctx):
             vm.sh("rmmod pvballoon")
             _, out = touch_most(vm)
             ctx.check("0 bad pages" in out, out)
-
-
-ROUND = 128 * MIB            # a resize's round (PVB_ROUND_PAGES in core.c)
 
 
 @test("virtio_target_rounds", cost=1, targets=("6.12", "debug-6.12"))
@@ -446,7 +443,7 @@ def virtio_target_rounds(ctx):
             vm.qmp("balloon", value=GUEST)
             set_balloon(ctx, vm, GUEST)
             wait_for(ctx, "the balloon to empty", lambda: vm.stats()["current"] == 0, 60)
-            inflated = (vm.vmstat()["balloon_inflate"] - v0["balloon_inflate"]) * 4096
+            inflated = (vm.vmstat()["balloon_inflate"] - v0["balloon_inflate"]) * PAGE
             ctx.note("%s: host target %d MiB, then 0 after the first round: %d MiB inflated"
                      % (ctx.target.name, big // MIB, inflated // MIB))
             ctx.check(0 < inflated <= 3 * ROUND, "inflated %d MiB of the abandoned %d MiB target"
@@ -493,7 +490,7 @@ def virtio_reporting_silent_host(ctx):
                             lambda: vm.stats()["reported_pages"] - r0 >= 256 * 64)
             ctx.check(vm.stats()["free_page_reporting"] == "on", "reporting off: %s" % vm.stats())
             set_balloon(ctx, vm, GUEST - 128 * MIB)
-            ctx.check(vm.stats()["current"] == 32768, "after recovery: %s" % vm.stats())
+            ctx.check(vm.stats()["current"] == pages(128 * MIB), "after recovery: %s" % vm.stats())
             vm.sh("rmmod pvballoon")
 
 
@@ -586,7 +583,6 @@ def virtio_hugetlbfs(ctx):
 # then one virtio_balloon_handle_output per PFN of it.
 TRACE_POP = re.compile(r"virtqueue_pop vq (\S+) elem \S+ in_num (\d+) out_num (\d+)")
 TRACE_PFN = re.compile(r"virtio_balloon_handle_output ")
-PORTABLE_PFNS = 256            # what Firecracker and cloud-hypervisor parse
 SHAPE_MIB = 512
 
 
@@ -639,11 +635,11 @@ def shapes_run(ctx, profile):
         timed_balloon(vm, GUEST, 120 * ctx.target.slow)
         v2 = vm.vmstat()
         s = vm.stats()
-    pages = SHAPE_MIB * 256
-    ctx.check(v1["balloon_inflate"] - v0["balloon_inflate"] == pages and
-              v2["balloon_deflate"] - v1["balloon_deflate"] == pages,
+    want = pages(SHAPE_MIB * MIB)
+    ctx.check(v1["balloon_inflate"] - v0["balloon_inflate"] == want and
+              v2["balloon_deflate"] - v1["balloon_deflate"] == want,
               "vmstat moved by +%d/-%d, want %d" % (v1["balloon_inflate"] - v0["balloon_inflate"],
-                                                    v2["balloon_deflate"] - v1["balloon_deflate"], pages))
+                                                    v2["balloon_deflate"] - v1["balloon_deflate"], want))
     freed = (rss0 - rss1) * 1024 / (SHAPE_MIB * MIB)
     elems = trace_elements(trace)
     ctx.check(elems, "no balloon element in QEMU's trace %s" % trace)
@@ -658,8 +654,6 @@ def shapes_run(ctx, profile):
 
 
 PACE_ROUNDS = 3
-
-
 PACE_MIN_RATIO = 0.85        # generic's inflate speed against qemu's, at least
 
 
