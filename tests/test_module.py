@@ -90,7 +90,7 @@ def build(ctx):
         src = os.path.join(t.build_dir, "w1")
         copy_tree(t.top, src)
         before = sorted(os.path.relpath(p, src) for p in glob.glob(src + "/**", recursive=True))
-        out = t.make(src, "W=1")
+        out = t.make(src, "W=1", "-j%d" % (os.cpu_count() or 2))
         warnings = [ln for ln in out.splitlines() if "warning:" in ln or "error:" in ln]
         ctx.check(not warnings, "compiler warnings: %s" % warnings[:5])
         ctx.check(os.path.exists(os.path.join(src, "pvballoon.ko")), "no pvballoon.ko")
