@@ -33,6 +33,15 @@ module_param_named(recover, pvb_recover, bool, 0644);
 MODULE_PARM_DESC(recover,
 		 "Reset and restart a device whose host did not acknowledge in time, instead of failing every later request (default 1)");
 
+/**
+ * pvb_declare_broken - the host sat on a buffer for host_timeout_ms
+ * @pv: the device; caller holds pv->lock
+ * @what: the buffer, for dmesg ("an inflate", "a free page report", ...)
+ *
+ * From now on operations fail with -EIO at once instead of waiting again;
+ * with recover=1 the recovery worker is queued, unless removal or freeze
+ * began (no_recover).  Said once in dmesg per breakage.
+ */
 void pvb_declare_broken(struct pvb_virtio *pv, const char *what)
 {
 	bool recover = READ_ONCE(pvb_recover);
