@@ -19,7 +19,7 @@ from harness.libvirtvm import LibvirtVM, ensure_libvirtd, virsh
 from harness.realvm import RealVM
 from harness.runner import test
 from harness.targets import copy_tree, pvb_version
-from harness.vocab import DEBUGFS as D, MIB
+from harness.vocab import DEBUGFS as D, MIB, pages
 
 GUEST = 1024 * MIB
 SRC = "/root/pvballoon"
@@ -205,17 +205,23 @@ def libvirt_session(ctx, vm):
                       "under libvirt the balloon is driven by %s" % driver_of_balloon(lv))
             ctx.check("freePageReporting='on'" in virsh("dumpxml", lv.domain), "no freePageReporting in the domain")
         with ctx.step("virsh_setmem"):
-            rss0 = lv.qemu_rss_kib()
+            # The domain has freePageReporting on: the guest's free pages
+            # were handed back before the balloon takes them, so QEMU's RSS
+            # cannot tell the balloon's share (it rose by 8 MiB in one run).
+            # The balloon's own RSS effect is checked by user_commands (QMP,
+            # no reporting); here: libvirt's target reaches the guest exactly.
+            rss0, v0 = lv.qemu_rss_kib(), lv.vmstat()
             t0 = time.time()
             virsh("setmem", lv.domain, 768 * 1024, "--live")
             wait_for(lambda: lv.dommemstat().get("actual") == 768 * 1024, 120,
                      "virsh dommemstat actual stays at %s KiB" % lv.dommemstat().get("actual"))
             secs = time.time() - t0
-            s, rss1 = lv.stats(), lv.qemu_rss_kib()
-            ctx.note("debian12: virsh setmem 768M --live: balloon %d MiB in %.1f s, QEMU RSS -%d MiB"
-                     % (s["current"] // 256, secs, (rss0 - rss1) // 1024))
-            ctx.check(s["current"] == 65536, "virsh setmem 768M: balloon %d pages" % s["current"])
-            ctx.check(rss0 - rss1 >= 128 * 1024, "QEMU's RSS fell by only %d MiB" % ((rss0 - rss1) // 1024))
+            s, v1, rss1 = lv.stats(), lv.vmstat(), lv.qemu_rss_kib()
+            ctx.note("debian12: virsh setmem 768M --live: balloon %d MiB in %.1f s, QEMU RSS %+d MiB "
+                     "(free page reporting on)" % (s["current"] // 256, secs, (rss1 - rss0) // 1024))
+            ctx.check(s["current"] == pages(256 * MIB), "virsh setmem 768M: balloon %d pages" % s["current"])
+            ctx.check(v1["balloon_inflate"] - v0["balloon_inflate"] == pages(256 * MIB),
+                      "balloon_inflate moved by %d" % (v1["balloon_inflate"] - v0["balloon_inflate"]))
         with ctx.step("virsh_dommemstat"):
             virsh("dommemstat", lv.domain, "--period", 2, "--live")
             time.sleep(5)
