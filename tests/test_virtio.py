@@ -434,6 +434,7 @@ def virtio_target_rounds(ctx):
                       % (big // MIB))
             set_balloon(ctx, vm, GUEST)
         with ctx.step("new_target_ends_the_old_one"):
+            set_balloon(ctx, vm, GUEST)      # from empty, whatever the step before left
             v0 = vm.vmstat()
             vm.qmp("balloon", value=GUEST - big)
             # Wait for the first round, so the old resize is under way.
