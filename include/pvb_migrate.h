@@ -5,7 +5,8 @@
  * compat probes (pvb_compat.h):
  *
  *  - src/migrate_mops.c      private struct movable_operations (6.0 - 6.16)
- *  - src/migrate_kballoon.c  the kernel balloon API (6.17 and later)
+ *  - src/migrate_kballoon.c  the kernel balloon API (7.0 and later; 6.17 -
+ *                            6.19 are refused at build time, pvb_compat.h)
  *
  * The backend owns the page list, the balloon lock and everything the
  * kernel itself would account for a balloon page: PageOffline, the movable
