@@ -178,6 +178,16 @@ static int pvb_converge(struct pvb_balloon *b, int gen, bool yield,
 	return rc;
 }
 
+/* Caller holds op_lock.  A new target, and the convergence to it. */
+static int pvb_retarget(struct pvb_balloon *b, unsigned long target, int gen,
+			bool yield, unsigned long *moved)
+{
+	lockdep_assert_held(&b->op_lock);
+	b->target = target;
+	b->target_seq++;
+	return pvb_converge(b, gen, yield, moved);
+}
+
 /**
  * pvb_set_target - move the balloon to @target pages and wait until it is
  * @b: the balloon
@@ -202,9 +212,7 @@ int pvb_set_target(struct pvb_balloon *b, unsigned long target,
 		*moved = 0;
 	if (mutex_lock_killable(&b->op_lock))
 		return -EINTR;
-	b->target = target;
-	b->target_seq++;
-	rc = pvb_converge(b, gen, true, moved);
+	rc = pvb_retarget(b, target, gen, true, moved);
 	mutex_unlock(&b->op_lock);
 	return rc;
 }
@@ -233,9 +241,7 @@ int pvb_resize(struct pvb_balloon *b, long delta, unsigned long *moved)
 		mutex_unlock(&b->op_lock);
 		return -EINVAL;
 	}
-	b->target = cur + delta;
-	b->target_seq++;
-	rc = pvb_converge(b, gen, true, moved);
+	rc = pvb_retarget(b, cur + delta, gen, true, moved);
 	mutex_unlock(&b->op_lock);
 	return rc;
 }
@@ -278,11 +284,8 @@ int pvb_shrink(struct pvb_balloon *b, unsigned long n, unsigned long *done)
 /* Caller holds op_lock.  Empty the balloon with whatever front-end is on. */
 static void pvb_empty(struct pvb_balloon *b)
 {
-	lockdep_assert_held(&b->op_lock);
-	b->target = 0;
-	b->target_seq++;
 	/* A resize waiting between rounds must not carry on after this. */
-	pvb_converge(b, atomic_inc_return(&b->target_gen), false, NULL);
+	pvb_retarget(b, 0, atomic_inc_return(&b->target_gen), false, NULL);
 }
 
 /*
