@@ -170,6 +170,13 @@ class VM:
                 rc, out = self.run("echo pvb-sync", timeout=wait, _sync=True)
                 if rc == 0 and "pvb-sync" in out:
                     break
+            except (ConnectionError, TestFailure) as e:
+                # QEMU went away mid-knock (a guest that panicked exits with
+                # -no-reboot): a dead boot, which start() retries.  The
+                # suite's own time budget running out is not one.
+                if BUDGET.exhausted():
+                    raise
+                raise BootFailure("guest died during boot (%s)" % e)
             except TimeoutError:
                 if re.search(rb"@@PVB-END c\d+ 0\r?\n", self.cmd_buf):
                     self.cmd_buf = b""
