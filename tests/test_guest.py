@@ -17,6 +17,7 @@ import time
 from harness.errors import TestFailure
 from harness.libvirtvm import LibvirtVM, ensure_libvirtd, virsh
 from harness.realvm import RealVM
+from harness.vm import parse_kv
 from harness.runner import test
 from harness.targets import copy_tree, pvb_version
 from harness.vocab import DEBUGFS as D, MIB, pages
@@ -68,6 +69,15 @@ def wait_actual(vm, size, timeout=120):
             raise TestFailure("QMP balloon %d MiB: actual stuck at %d MiB" % (size // MIB, actual(vm) // MIB))
         time.sleep(0.5)
     return time.time() - t0
+
+
+def compiler_cache(vm):
+    """What the harness's compiler cache (RealVM) did for the last build."""
+    if not vm.ccache:
+        return "no compiler cache"
+    st = parse_kv(vm.sh("ccache --print-stats 2>/dev/null | tr '\\t' ' '"))
+    hits = sum(v for k, v in st.items() if k.endswith("cache_hit"))
+    return "compiler cache: %d hits, %d misses" % (hits, st.get("cache_miss", 0))
 
 
 def user_session(ctx, vm, what):
@@ -129,12 +139,14 @@ def real_guest(ctx):
                       "before install the balloon is driven by %s" % driver_of_balloon(vm))
         with ctx.step("readme_install"):
             vm.sh("mkdir -p %s && tar xf /dev/vdb -C /root" % SRC)
+            vm.sh("[ -z \"$CCACHE_DIR\" ] || ccache -z >/dev/null")
             t0 = time.time()
             rc, out = vm.run("cd %s && set -ex\n%s" % (SRC, install), timeout=1800)
             took = time.time() - t0
             with open(os.path.join(vm.dir, "install.log"), "w") as f:
                 f.write(out)
-            ctx.note("debian12: README install commands took %.0f s (rc %d)" % (took, rc))
+            ctx.note("debian12: README install commands took %.0f s (rc %d; %s)"
+                     % (took, rc, compiler_cache(vm)))
             ctx.check(rc == 0, "README install failed (rc %d): %s" % (rc, out[-1500:]))
             ctx.check(driver_of_balloon(vm) == "pvballoon",
                       "after the README's install the balloon is driven by %s" % driver_of_balloon(vm))

@@ -12,7 +12,15 @@ itself, as a boot loader with one entry would; reboot() powers the guest
 off and boots the same disk again (QEMU runs with -no-reboot), checking
 first that the guest did not change the kernel or initrd it would boot.
 The command channel is pvb-cmd.service on ttyS1 (tests/guest/pvb-cmd).
+
+A second disk, serial pvb-ccache, is the guest's compiler cache: an ext4
+image kept in $PVB_CACHE/guest-ccache (so make check-cold starts without
+it), one VM at a time (flock; a VM that cannot have it compiles without).
+pvb-cmd mounts it and puts ccache in front of gcc, so that a warm run's
+DKMS build of an unchanged module costs seconds, not minutes of TCG.
+PVB_GUEST_CCACHE=0 turns it off.
 """
+import fcntl
 import os
 import subprocess
 import time
@@ -31,6 +39,57 @@ class RealVM(VM):
         subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw",
                         "-b", target.image, self.disk], check=True)
         self.boots = 0
+        self.ccache = self.ccache_lock = None
+
+    def _ccache_disk(self):
+        """The compiler-cache image, locked for this VM, or None."""
+        if os.environ.get("PVB_GUEST_CCACHE", "1") == "0":
+            return None
+        d = os.path.join(os.environ.get("PVB_CACHE", "/var/cache/pvballoon"), "guest-ccache")
+        os.makedirs(d, exist_ok=True)
+        img = os.path.join(d, "ccache.img")
+        fd = os.open(img + ".lock", os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        # A guest killed mid-write leaves a journal to replay; anything
+        # worse and the cache starts again (it is only a cache).
+        if os.path.exists(img) and subprocess.run(["e2fsck", "-p", img], stdout=subprocess.DEVNULL,
+                                                  stderr=subprocess.DEVNULL).returncode >= 4:
+            os.unlink(img)
+        if not os.path.exists(img) and subprocess.run(
+                ["mkfs.ext4", "-q", "-F", "-L", "pvb-ccache", img, "1G"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode != 0:
+            os.close(fd)
+            return None
+        self.ccache_lock = fd
+        return img
+
+    def start(self):
+        if self.ccache is None:
+            self.ccache = self._ccache_disk()
+        try:
+            return super().start()
+        except BaseException:
+            if self.ccache_lock is not None:
+                os.close(self.ccache_lock)
+                self.ccache_lock = None
+            raise
+
+    def stop(self):
+        try:
+            if self.ccache and self.proc and self.proc.poll() is None and self.cmd_sock:
+                try:
+                    self.run("sync", timeout=60)
+                except (TestFailure, OSError):
+                    pass
+            super().stop()
+        finally:
+            if self.ccache_lock is not None:
+                os.close(self.ccache_lock)
+                self.ccache_lock = None
 
     def qemu_argv(self):
         # The root disk first, so that it is /dev/vda (the image's fstab).
@@ -39,7 +98,14 @@ class RealVM(VM):
         self.extra_qemu = extra
         i = argv.index("-append")
         argv[i + 1] = "root=/dev/vda rw " + argv[i + 1]
-        return argv + ["-drive", "file=%s,if=virtio,format=qcow2,cache=unsafe" % self.disk] + extra
+        argv += ["-drive", "file=%s,if=virtio,format=qcow2,cache=unsafe" % self.disk] + extra
+        if self.ccache:
+            # In the last PCI slot, so that it is probed last and the
+            # test's own disks keep their names (QEMU places -drive
+            # if=virtio disks after the -device ones).
+            argv += ["-drive", "file=%s,if=none,id=pvbcc,format=raw" % self.ccache,
+                     "-device", "virtio-blk-pci,drive=pvbcc,serial=pvb-ccache,addr=0x1f"]
+        return argv
 
     def _boot_once(self):
         super()._boot_once()
