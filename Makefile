@@ -20,6 +20,8 @@
 #   make bench                pvballoon against the in-tree virtio_balloon
 #   make deb                  dist/pvballoon-dkms_<version>_all.deb (dh-dkms)
 #   make fuzz                 the control-write fuzzer for FUZZ_SECONDS (600)
+#   make soak                 everything at once on the debug kernel for
+#                             SOAK_SECONDS (1800); make check runs 3 minutes
 #
 # The kbuild side lives in Kbuild, so the build still works when DKMS
 # appends KERNELRELEASE= to the make command line.
@@ -36,7 +38,7 @@ SHIP := Makefile Kbuild dkms.conf src include scripts/conftest.sh scripts/probes
 	scripts/pvballoon-modprobe.conf scripts/dkms-post-install scripts/dkms-post-remove
 
 .PHONY: all modules conftest install clean check check-long check-cold check-loaded \
-	demo bench deps deb dkms-src fuzz
+	demo bench deps deb dkms-src fuzz soak
 
 all: modules
 
@@ -90,6 +92,9 @@ bench:
 fuzz:
 	$(SRC)/scripts/install-deps
 	$(SRC)/tests/fuzz/run $(or $(FUZZ_SECONDS),600)
+
+soak:
+	PVB_SOAK_SECONDS=$(or $(SOAK_SECONDS),1800) $(SRC)/tests/run -t debug-6.12 -k soak
 
 deb:
 	$(SRC)/scripts/install-deps deb

@@ -1,0 +1,252 @@
+# SPDX-License-Identifier: GPL-2.0
+"""The soak: everything that happens to a balloon in production, at once,
+on the debug kernel (KASAN, lockdep, DEBUG_VM, debug_pagealloc), phase
+after phase, with the books checked at the end of every phase.
+
+Running through each whole phase, in the guest: debugfs inflate, deflate
+and target writers, compaction, the migration switch, stats and vmstat
+polling, and a walk of the page list under the balloon lock every few
+seconds; on the host: a QMP target that flaps every 1-2 s.  Into each
+phase, in turn: the device hot-unplugged and plugged back (QMP
+device_del / device_add), rmmod and insmod (the debugfs writers and
+readers pause for it: an open file pins the module), and an allocator
+that pushes the guest into OOM against an inflated deflate-on-oom
+balloon (the writers and the host's flapping wait for that one, so that
+the memory it needs is the balloon's; compaction and polling go on).
+
+After each phase, with everything stopped and the balloon emptied: the
+list walk agrees with the stats and finds no bad page; /proc/vmstat's
+balloon deltas since the module was loaded equal the stats file's
+inflated, deflated and migrated; no OOM kill; MemTotal and free memory
+back to the phase-0 baseline within 1% (plus the KASAN quarantine's
+slack); no splat in the console.
+
+make soak runs it for PVB_SOAK_SECONDS (1800) on the debug kernel; make
+check runs a slice of SLICE seconds (one phase: about 3 minutes there).
+"""
+import os
+import random
+import threading
+import time
+
+from harness.errors import TestFailure
+from harness.runner import test
+from harness.vocab import DEBUGFS as D, MIB, PAGES_PER_MIB
+
+SLICE = 180                      # make check's slice, seconds
+PHASE = 60                       # one phase, seconds (the checks come on top)
+GUEST = 1024 * MIB
+BALLOON = "/machine/peripheral/balloon0"
+DEVICE = {"driver": "virtio-balloon-pci", "id": "balloon0", "deflate-on-oom": "on"}
+
+# The guest's side.  Every loop pauses while /tmp/pause exists and takes
+# full paths: the module (and its debugfs directory) comes and goes.
+LOOPS = r"""
+D=/sys/kernel/debug/pvballoon
+w() { while :; do if [ -e /tmp/pause ]; then usleep 100000; else eval "$1"; fi; done >/dev/null 2>&1; }
+w 'echo 4096 > $D/inflate; echo 24M > $D/inflate' &
+w 'echo 8192 > $D/deflate; usleep 50000' &
+w 'echo 12000 > $D/target; echo 3000 > $D/target; usleep 300000' &
+(while :; do echo 1 > /proc/sys/vm/compact_memory; usleep 200000; done) >/dev/null 2>&1 &
+w 'echo 0 > $D/migration; usleep 200000; echo 1 > $D/migration; usleep 800000' &
+w 'cat $D/stats /sys/kernel/pvballoon/*; usleep 100000' &
+(while :; do cat /proc/vmstat /proc/meminfo /proc/zoneinfo >/dev/null; usleep 100000; done) &
+jobs -p > /tmp/soak.pid
+"""
+
+
+class Host:
+    """The host's side: a QMP target that flaps, on its own thread; all
+    QMP goes through this lock."""
+
+    def __init__(self, vm):
+        self.vm = vm
+        self.lock = threading.Lock()
+        self.flapping = threading.Event()
+        self.done = threading.Event()
+        self.flaps = self.refused = 0
+        self.rng = random.Random(14)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def qmp(self, cmd, **args):
+        with self.lock:
+            return self.vm.qmp(cmd, **args)
+
+    def _run(self):
+        while not self.done.is_set():
+            if self.flapping.is_set():
+                size = GUEST - self.rng.randrange(0, 512) * MIB
+                try:
+                    self.qmp("balloon", value=size)
+                    self.flaps += 1
+                except TestFailure:
+                    self.refused += 1          # no device at the moment
+            time.sleep(1 + self.rng.random())
+
+    def stop(self):
+        self.done.set()
+        self.thread.join()
+
+    def actual(self):
+        return self.qmp("query-balloon")["actual"]
+
+
+def wait(ctx, what, fn, timeout):
+    deadline = time.time() + timeout * ctx.target.slow
+    while not fn():
+        if time.time() > deadline:
+            raise TestFailure("soak: timed out waiting for " + what)
+        time.sleep(0.5)
+
+
+def walk(vm, where):
+    """One walk of the list under the balloon lock (debugfs verify)."""
+    kv = vm.read_kv(D + "/verify")
+    if kv["bad"] or kv["walked"] != kv["listed"]:
+        raise TestFailure("%s: list walk %d, listed %d, bad %d"
+                          % (where, kv["walked"], kv["listed"], kv["bad"]))
+
+
+def bound(vm):
+    return "frontend: virtio" in vm.sh("cat %s/stats 2>/dev/null || true" % D)
+
+
+def replug(ctx, vm, host):
+    """device_del with the balloon in use, then device_add: pvballoon lets
+    the device go (returning what the host held) and takes the new one."""
+    host.qmp("device_del", id="balloon0")
+    wait(ctx, "the guest to release the balloon device",
+         lambda: not vm.sh("grep -l 0x0005 /sys/bus/virtio/devices/*/device 2>/dev/null || true").strip(), 60)
+    # QEMU lets the ID go when the guest's ACPI eject completes
+    # (DEVICE_DELETED), a moment after the guest has let the device go.
+    def added():
+        try:
+            host.qmp("device_add", **DEVICE)
+            return True
+        except TestFailure as e:
+            if "Duplicate device ID" not in str(e):
+                raise
+            return False
+    wait(ctx, "QEMU to delete the old device", added, 60)
+    wait(ctx, "pvballoon to drive the new device", lambda: bound(vm), 60)
+
+
+def reload(ctx, vm):
+    """rmmod, insmod, with compaction running and the host flapping.  An
+    open debugfs file pins the module (rmmod: EAGAIN), and with five
+    writers and readers one almost always is: they pause for it (a
+    write in flight finishes first).  Returns /proc/vmstat as the new
+    module found it."""
+    vm.sh("touch /tmp/pause; n=0; until rmmod pvballoon 2>/dev/null; do "
+          "n=$((n+1)); [ $n -lt 600 ] || exit 1; usleep 50000; done", timeout=300 * ctx.target.slow)
+    v = vm.vmstat()
+    vm.sh("insmod /modules/pvballoon.ko; rm -f /tmp/pause")
+    wait(ctx, "pvballoon to drive the device after insmod", lambda: bound(vm), 60)
+    return v
+
+
+def oom_push(ctx, vm, host):
+    """An allocation 128 MiB beyond free memory against a 256 MiB
+    deflate-on-oom balloon: the balloon must give it back, no OOM kill."""
+    vm.sh("touch /tmp/pause")
+    with host.lock:
+        host.flapping.clear()
+    time.sleep(2)                      # a flap in flight lands first
+    host.qmp("balloon", value=GUEST - 256 * MIB)
+    wait(ctx, "the host's 256 MiB balloon", lambda: host.actual() == GUEST - 256 * MIB, 120)
+    k0, free = vm.vmstat()["oom_kill"], vm.free_pages()
+    want = free // PAGES_PER_MIB + 128
+    rc, out = vm.run("memhog %d" % want, timeout=300 * ctx.target.slow)
+    if rc or "0 bad pages" not in out:
+        raise TestFailure("soak: memhog %d MiB failed (%d): %s" % (want, rc, out[-200:]))
+    if vm.vmstat()["oom_kill"] != k0:
+        raise TestFailure("soak: the OOM killer ran although the balloon held 256 MiB")
+    gave = (host.actual() - (GUEST - 256 * MIB)) // MIB
+    vm.sh("rm -f /tmp/pause")
+    host.flapping.set()
+    return want, gave
+
+
+def books(ctx, vm, host, v_load, base, phase):
+    """Everything stopped, the balloon emptied: the checks of one phase."""
+    host.flapping.clear()
+    vm.sh("kill $(cat /tmp/soak.pid); for p in $(cat /tmp/soak.pid); do "
+          "while [ -e /proc/$p ]; do usleep 100000; done; done; rm -f /tmp/pause", timeout=300)
+    time.sleep(2)
+    host.qmp("balloon", value=GUEST)
+    vm.sh("echo 0 > %s/target; echo all > %s/deflate" % (D, D), timeout=300)
+    wait(ctx, "the host to see an empty balloon", lambda: host.actual() == GUEST, 120)
+    walk(vm, "phase %d" % phase)
+    v, s = vm.quiesced_counters()
+    where = "phase %d" % phase
+    ctx.check(s["current"] == 0 and s["listed"] == 0 and s["isolated"] == 0, "%s: not empty: %s" % (where, s))
+    for key, stat in (("balloon_inflate", "inflated"), ("balloon_deflate", "deflated"),
+                      ("balloon_migrate", "migrated")):
+        ctx.check(v[key] - v_load[key] == s[stat], "%s: vmstat %s +%d, stats %s %d"
+                  % (where, key, v[key] - v_load[key], stat, s[stat]))
+    ctx.check(v["oom_kill"] == base["oom_kill"], "%s: %d OOM kills" % (where, v["oom_kill"] - base["oom_kill"]))
+    m, f = vm.meminfo(), vm.free_pages()
+    ctx.check(abs(m["MemTotal"] - base["MemTotal"]) <= base["MemTotal"] // 100,
+              "%s: MemTotal %d KiB, was %d" % (where, m["MemTotal"], base["MemTotal"]))
+    ctx.check(vm.same_free(base["free"], f), "%s: free %d MiB, was %d MiB"
+              % (where, f // PAGES_PER_MIB, base["free"] // PAGES_PER_MIB))
+    vm.check_splat(phase=where)
+    return s
+
+
+@test("soak", cost=6, debug=True)
+def soak(ctx):
+    secs = int(os.environ.get("PVB_SOAK_SECONDS", SLICE))
+    append = "debug_pagealloc=on" if ctx.target.debug else ""
+    with ctx.vm("soak", mem="1G", smp=2, append=append, balloon={"deflate-on-oom": "on"}) as vm:
+        host = Host(vm)
+        try:
+            with ctx.step("phases"):
+                v_load = vm.vmstat()
+                vm.sh("insmod /modules/pvballoon.ko")
+                wait(ctx, "pvballoon to drive the device", lambda: bound(vm), 60)
+                m = vm.meminfo()
+                base = {"MemTotal": m["MemTotal"], "free": vm.free_pages(), "oom_kill": v_load["oom_kill"]}
+                end = time.time() + secs
+                phase = 0
+                totals = {"inflated": 0, "deflated": 0, "migrated": 0, "migrate_eagain": 0,
+                          "walks": 0, "replugs": 0, "reloads": 0, "ooms": 0}
+                while phase == 0 or time.time() < end:
+                    t0 = time.time()
+                    vm.sh(LOOPS)
+                    host.flapping.set()
+                    events = ["replug", "reload", "oom"]
+                    while time.time() - t0 < PHASE or events:
+                        if events and time.time() - t0 > (4 - len(events)) * PHASE / 4:
+                            ev = events.pop(0)
+                            if ev == "replug":
+                                replug(ctx, vm, host)
+                                totals["replugs"] += 1
+                            elif ev == "reload":
+                                # The figures of the module that goes.
+                                s = vm.stats()
+                                for k in ("inflated", "deflated", "migrated", "migrate_eagain"):
+                                    totals[k] += s[k]
+                                v_load = reload(ctx, vm)
+                                totals["reloads"] += 1
+                            else:
+                                want, gave = oom_push(ctx, vm, host)
+                                totals["ooms"] += 1
+                        walk(vm, "phase %d" % phase)
+                        totals["walks"] += 1
+                        time.sleep(2)
+                    s = books(ctx, vm, host, v_load, base, phase)
+                    phase += 1
+                for k in ("inflated", "deflated", "migrated", "migrate_eagain"):
+                    totals[k] += s[k]
+                ctx.note("soak %d s, %d phases: inflated %d, deflated %d, migrated %d (eagain %d) pages; "
+                         "%d list walks, %d replugs, %d reloads, %d OOM pushes (last: memhog %d MiB, "
+                         "balloon gave %d MiB); host flapped %d times (%d refused: no device)"
+                         % (secs, phase, totals["inflated"], totals["deflated"], totals["migrated"],
+                            totals["migrate_eagain"], totals["walks"], totals["replugs"], totals["reloads"],
+                            totals["ooms"], want, gave, host.flaps, host.refused))
+                ctx.check(totals["migrated"] > 0, "compaction never migrated a balloon page")
+                ctx.check(host.flaps > phase, "the host's target hardly flapped: %d" % host.flaps)
+        finally:
+            host.stop()
