@@ -69,6 +69,7 @@
 #include <linux/list.h>
 #include <linux/migrate_mode.h>
 #include <linux/mutex.h>
+#include <linux/notifier.h>
 #include <linux/rwsem.h>
 #include <linux/types.h>
 
@@ -113,6 +114,11 @@ struct seq_file;
  *	sleep.
  * @show: optional; print "key: value" lines of the front-end's own state
  *	into the stats file.  Called with @fe_sem held for reading.
+ * @oom_floor: optional; the pages of the balloon the guest must keep when
+ *	it runs out of memory (a host's target it may not go below), read by
+ *	the core's OOM notifier (core_oom.c), which gives back what is above
+ *	it; %ULONG_MAX when the front-end answers OOM itself.  Called with
+ *	@fe_sem held for reading; may sleep.  NULL: %ULONG_MAX.
  *
  * @inflate may also return before the host acknowledged (several buffers
  * in flight): the pages then enter the balloon at once.  The front-end
@@ -129,6 +135,7 @@ struct pvb_frontend_ops {
 	int (*flush)(struct pvb_balloon *b);
 	void (*changed)(struct pvb_balloon *b);
 	void (*show)(struct pvb_balloon *b, struct seq_file *m);
+	unsigned long (*oom_floor)(struct pvb_balloon *b);
 };
 
 /* Totals since load.  Updated with atomics: readers never need a lock. */
@@ -173,6 +180,7 @@ struct pvb_stats {
  * @fe_priv: the attached front-end's data
  * @no_fe_show: with no front-end attached, says why in the stats file (the
  *	virtio front-end sets it: no device, or a device another driver holds)
+ * @oom_nb: the core's OOM notifier (core_oom.c)
  */
 struct pvb_balloon {
 	struct pvb_mig mig;
@@ -193,6 +201,7 @@ struct pvb_balloon {
 	const struct pvb_frontend_ops *fe;
 	void *fe_priv;
 	void (*no_fe_show)(struct seq_file *m);
+	struct notifier_block oom_nb;
 };
 
 void pvb_balloon_init(struct pvb_balloon *b, bool movable, bool adjust_memtotal,
@@ -208,6 +217,8 @@ unsigned long pvb_pages(struct pvb_balloon *b);
 void pvb_set_migration(struct pvb_balloon *b, bool on);
 
 int pvb_shrink(struct pvb_balloon *b, unsigned long n, unsigned long *done);
+int pvb_core_oom_init(struct pvb_balloon *b);
+void pvb_core_oom_exit(struct pvb_balloon *b);
 
 int pvb_frontend_attach(struct pvb_balloon *b,
 			const struct pvb_frontend_ops *ops, void *priv,

@@ -80,11 +80,16 @@ static int __init pvb_init(void)
 		huge_keep = totalram_pages() / 8;
 	pvb_balloon_init(b, movable, adjust_memtotal, reserve, huge_blocks,
 			 huge_keep);
+	rc = pvb_core_oom_init(b);
+	if (rc) {
+		pr_err("cannot register the OOM notifier (error %d)\n", rc);
+		return rc;
+	}
 	rc = pvb_debugfs_init(b);
 	if (rc) {
 		pr_err("cannot create /sys/kernel/debug/%s (error %d); is debugfs enabled?\n",
 		       KBUILD_MODNAME, rc);
-		return rc;
+		goto err_oom;
 	}
 	rc = pvb_sysfs_init(b);
 	if (rc) {
@@ -108,6 +113,8 @@ err_sysfs:
 	pvb_sysfs_exit();
 err_debugfs:
 	pvb_debugfs_exit();
+err_oom:
+	pvb_core_oom_exit(b);
 	return rc;
 }
 
@@ -116,6 +123,7 @@ static void __exit pvb_exit(void)
 	pvb_virtio_exit();
 	pvb_sysfs_exit();
 	pvb_debugfs_exit();
+	pvb_core_oom_exit(&pvb_the_balloon);
 	pvb_balloon_destroy(&pvb_the_balloon);
 	pr_info("pvballoon %s unloaded\n", PVB_VERSION);
 }

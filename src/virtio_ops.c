@@ -224,6 +224,25 @@ static void pvb_fe_show(struct pvb_balloon *b, struct seq_file *m)
 	seq_printf(m, "reported_pages: %lu\n", READ_ONCE(pv->reported_pages));
 }
 
+/*
+ * The core's OOM notifier gives back what lies above this.  With
+ * DEFLATE_ON_OOM the front-end's own notifier answers OOM (virtio_report.c).
+ * Without it the host's num_pages binds: the spec lets the driver use
+ * ballooned pages only above it, which is what a guest inflated itself
+ * (debugfs, sysfs) beyond the host's target.
+ */
+static unsigned long pvb_fe_oom_floor(struct pvb_balloon *b)
+{
+	struct pvb_virtio *pv = b->fe_priv;
+	u32 num_pages;
+
+	if (pvb_has(pv, VIRTIO_BALLOON_F_DEFLATE_ON_OOM))
+		return ULONG_MAX;
+	virtio_cread_le(pv->vdev, struct virtio_balloon_config, num_pages,
+			&num_pages);
+	return num_pages;
+}
+
 const struct pvb_frontend_ops pvb_virtio_ops = {
 	.inflate = pvb_fe_inflate,
 	.deflate = pvb_fe_deflate,
@@ -231,6 +250,7 @@ const struct pvb_frontend_ops pvb_virtio_ops = {
 	.flush = pvb_fe_flush,
 	.changed = pvb_fe_changed,
 	.show = pvb_fe_show,
+	.oom_floor = pvb_fe_oom_floor,
 };
 
 void pvb_size_work(struct work_struct *work)

@@ -179,6 +179,25 @@ def core(ctx):
             vm.sh("echo all > %s/deflate" % D)
             f1 = vm.free_pages()
             ctx.check(vm.same_free(f0, f1), "free memory %d MiB, was %d MiB" % (f1 // PAGES_PER_MIB, f0 // PAGES_PER_MIB))
+        with ctx.step("oom_gives_back_own_share"):
+            # No host here: what the guest ballooned itself comes back
+            # before the OOM killer runs (core_oom.c).  MemTotal follows
+            # the balloon, so the default overcommit heuristic would refuse
+            # memhog's mmap outright: let it map, so that it faults.
+            vm.sh("dmesg -c >/dev/null; echo 1 > /proc/sys/vm/overcommit_memory; "
+                  "echo 512M > %s/inflate" % D)
+            k0, free = vm.vmstat()["oom_kill"], vm.free_pages()
+            want = free // PAGES_PER_MIB + 128
+            rc, out = vm.run("memhog %d" % want, timeout=300 * ctx.target.slow)
+            s, k1, msg = vm.stats(), vm.vmstat()["oom_kill"], vm.sh("dmesg")
+            ctx.note("%s: memhog %d MiB with %d MiB free and a 512 MiB balloon: rc %d, balloon now %d MiB"
+                     % (ctx.target.name, want, free // PAGES_PER_MIB, rc, s["current"] // PAGES_PER_MIB))
+            ctx.check(rc == 0 and "0 bad pages" in out, "memhog failed (%d): %s" % (rc, out[-200:]))
+            ctx.check(k1 == k0, "the OOM killer ran %d times" % (k1 - k0))
+            ctx.check(s["current"] <= (512 - 128) * PAGES_PER_MIB, "the balloon kept %d pages" % s["current"])
+            ctx.check("the guest had ballooned itself" in msg, "dmesg does not say: %s" % msg[-300:])
+            verify(ctx, vm)
+            vm.sh("echo all > %s/deflate; echo 0 > /proc/sys/vm/overcommit_memory" % D)
         with ctx.step("rmmod_inflated"):
             f0, t0 = vm.free_pages(), meminfo_kib(vm, "MemTotal")
             vm.sh("echo 200M > %s/inflate" % D)

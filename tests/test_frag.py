@@ -90,9 +90,10 @@ def scenario(ctx, variant, short_control=False):
             if s["migrated"] != migrated:
                 raise TestFailure("stats migrated %d != balloon_migrate delta %d" % (s["migrated"], migrated))
         vm.sh("echo 0 > /proc/sys/vm/nr_hugepages")
-        ctx.note("%s %s: holes %d, balloon %d pages (balloon_inflate +%d), huge pages %d of %d "
-                 "(%.0f%%), migrated %d" % (ctx.target.name, variant, holes, n, inflated, got, want,
-                                            100.0 * got / want, migrated))
+        ctx.note("%s %s: holes %d, balloon %d pages (balloon_inflate +%d%s), huge pages %d of %d "
+                 "(%.0f%%), migrated %d" % (ctx.target.name, variant, holes, n, inflated,
+                                            "" if intree else ", %d whole blocks" % s["huge_blocks"],
+                                            got, want, 100.0 * got / want, migrated))
         if inflated != n:
             raise TestFailure("balloon_inflate moved by %d, want %d" % (inflated, n))
         return got / want, migrated, n

@@ -57,7 +57,7 @@ def lifecycle(ctx):
 # (front-ends -> core -> migration backend -> compat).  Files not listed
 # here (main.c) may include anything.
 LAYERS = [
-    (r"core\.c|core_pages\.c|migrate_\w+\.c", {"pvb_core.h", "pvb_core_pages.h", "pvb_migrate.h",
+    (r"core\w*\.c|migrate_\w+\.c", {"pvb_core.h", "pvb_core_pages.h", "pvb_migrate.h",
                                                   "pvb_compat.h", "pvb_conftest.h"}),
     (r"control\.c|debugfs\.c|sysfs\.c", {"pvb_core.h", "pvb_control.h", "pvb_debugfs.h", "pvb_sysfs.h",
                                          "pvb_compat.h", "pvb_conftest.h", "pvb_migrate.h"}),

@@ -348,6 +348,34 @@ def virtio_page_poison(ctx):
     each_driver(ctx, poisoned_guest, "page_poison=1")
 
 
+# ------------------------------------------------------------------ boot D2
+@test("virtio_oom_floor", cost=1, targets=("6.12",))
+def virtio_oom_floor(ctx):
+    """A host without DEFLATE_ON_OOM: under OOM the guest takes back what it
+    ballooned itself above the host's target, and never goes below that
+    target (virtio spec 5.5.6.1; core_oom.c)."""
+    with ctx.vm("oom-floor", mem="1G", balloon={}) as vm:
+        load(vm, "pvballoon")
+        with ctx.step("gives_back_only_above_host_target"):
+            set_balloon(ctx, vm, GUEST - 256 * MIB)
+            vm.sh("echo 1 > /proc/sys/vm/overcommit_memory; dmesg -c >/dev/null; "
+                  "echo 256M > %s/inflate" % D)
+            ctx.check(vm.stats()["current"] == pages(512 * MIB), "inflate: %s" % vm.stats())
+            k0, free = vm.vmstat()["oom_kill"], vm.free_pages()
+            want = free // 256 + 128
+            rc, out = vm.run("memhog %d" % want, timeout=300 * ctx.target.slow)
+            s, k1, act = vm.stats(), vm.vmstat()["oom_kill"], actual(vm)
+            ctx.note("%s: host target 256 MiB, guest's own 256 MiB more; memhog %d MiB: rc %d, "
+                     "balloon %d MiB, actual %d MiB" % (ctx.target.name, want, rc,
+                                                       s["current"] // 256, act // MIB))
+            ctx.check(rc == 0 and "0 bad pages" in out, "memhog failed (%d): %s" % (rc, out[-200:]))
+            ctx.check(k1 == k0, "the OOM killer ran %d times" % (k1 - k0))
+            ctx.check(pages(256 * MIB) <= s["current"] <= pages(384 * MIB),
+                      "balloon %d pages: want the host's 65536 kept and the guest's share given" % s["current"])
+            ctx.check(act == GUEST - s["current"] * PAGE, "actual %d MiB, balloon %d pages"
+                      % (act // MIB, s["current"]))
+
+
 # ------------------------------------------------------------------ boot E
 @test("virtio_unresponsive_host", cost=1)
 def virtio_unresponsive_host(ctx):
