@@ -99,6 +99,7 @@ extern const char *const pvb_mig_backend_name;
 void pvb_mig_init(struct pvb_mig *m, const struct pvb_mig_hooks *hooks,
 		  bool movable, bool adjust_managed);
 void pvb_mig_drain(struct pvb_mig *m);
+void pvb_mig_quiesce(struct pvb_mig *m);
 
 void pvb_mig_enqueue(struct pvb_mig *m, struct list_head *pages);
 unsigned long pvb_mig_dequeue(struct pvb_mig *m, struct list_head *pages,

@@ -424,7 +424,8 @@ void pvb_balloon_init(struct pvb_balloon *b, bool movable,
  * @b: the balloon, with no front-end attached
  *
  * Waits for compaction to return isolated pages first, so that no page
- * keeps pointing at this module's code.
+ * keeps pointing at this module's code, and at the end for migration
+ * callbacks still on their way out of it.
  */
 void pvb_balloon_destroy(struct pvb_balloon *b)
 {
@@ -445,4 +446,5 @@ void pvb_balloon_destroy(struct pvb_balloon *b)
 	WARN(pvb_pages(b), "unload: %lu pages still in the balloon\n",
 	     pvb_pages(b));
 	mutex_unlock(&b->op_lock);
+	pvb_mig_quiesce(&b->mig);
 }

@@ -33,6 +33,7 @@
 
 #include <linux/delay.h>
 #include <linux/mm.h>
+#include <linux/srcu.h>
 #include <linux/vmstat.h>
 
 #include "pvb_migrate.h"
@@ -154,22 +155,32 @@ unsigned long pvb_mig_isolate_refused(struct pvb_mig *m)
  * and drops @page; on an error it puts @page back.  We never return
  * -ENOENT ("old page deflated, new one not inflated").
  */
+/*
+ * Callbacks in flight: the kernel may still be inside pvb_kb_migrate()'s
+ * last instructions when the balloon empties; pvb_mig_quiesce() waits for
+ * them (see migrate_mops.c, "rmmod vs a callback's last instructions").
+ */
+DEFINE_STATIC_SRCU(pvb_cb_srcu);
+
 static int pvb_kb_migrate(struct balloon_dev_info *bdi, struct page *newpage,
 			  struct page *page, enum migrate_mode mode)
 {
 	struct pvb_mig *m = pvb_mig_from_bdi(bdi);
+	int idx = srcu_read_lock(&pvb_cb_srcu);
 	int rc;
 
 	if (!READ_ONCE(m->migrate_ok) || !m->movable) {
 		atomic_long_inc(&m->isolate_refused);
 		/* Not -EAGAIN: the migration core would retry in a loop. */
-		return -EBUSY;
+		rc = -EBUSY;
+		goto out;
 	}
 	rc = m->hooks->migrate(m, newpage, page, mode);
-	if (rc)
-		return rc;
-	m->hooks->migrated(m, newpage, page);
-	return 0;
+	if (!rc)
+		m->hooks->migrated(m, newpage, page);
+out:
+	srcu_read_unlock(&pvb_cb_srcu, idx);
+	return rc;
 }
 
 void pvb_mig_init(struct pvb_mig *m, const struct pvb_mig_hooks *hooks,
@@ -204,6 +215,18 @@ void pvb_mig_drain(struct pvb_mig *m)
 			pr_warn("still waiting for %lu isolated pages to come back from compaction\n",
 				READ_ONCE(m->bdi.isolated_pages));
 	}
+}
+
+/**
+ * pvb_mig_quiesce - wait for every callback still running our code
+ * @m: the backend, whose balloon is empty
+ *
+ * For module unload, after the last page has left the balloon (the kernel
+ * calls pvb_kb_migrate() only for balloon pages).
+ */
+void pvb_mig_quiesce(struct pvb_mig *m)
+{
+	synchronize_srcu(&pvb_cb_srcu);
 }
 
 #endif /* PVB_BACKEND_KBALLOON */

@@ -36,6 +36,14 @@
  *    module is gone.  pvb_mig_drain() waits for isolated pages to come
  *    back, and deflate clears the movable mark of every page under its page
  *    lock, which a thread inside one of our callbacks still holds.
+ *  - rmmod vs a callback's last instructions: the isolated count reaches
+ *    zero, and the page lock is dropped, while the callback still runs our
+ *    code (the unlock, the accounting, put_page(), the return); preempted
+ *    there - any time on PREEMPT_RT - it could resume in freed module text.
+ *    Each callback runs in an SRCU read section and pvb_mig_quiesce()
+ *    waits for them after the last page has left.  Not try_module_get() in
+ *    isolate, which the issue that found this suggested: rmmod would then
+ *    fail with EAGAIN whenever compaction holds one of our pages.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -45,6 +53,7 @@
 #include <linux/pagemap.h>
 #include <linux/sched.h>
 #include <linux/spinlock.h>
+#include <linux/srcu.h>
 #include <linux/vmstat.h>
 
 #include "pvb_migrate.h"
@@ -229,28 +238,31 @@ unsigned long pvb_mig_isolate_refused(struct pvb_mig *m)
 	return atomic_long_read(&m->isolate_refused);
 }
 
+/* Callbacks in flight, for pvb_mig_quiesce(). */
+DEFINE_STATIC_SRCU(pvb_cb_srcu);
+
 static bool pvb_mops_isolate(struct page *page, isolate_mode_t mode)
 {
 	struct pvb_mig *m;
 	unsigned long flags;
+	bool ok = false;
+	int idx;
 
+	idx = srcu_read_lock(&pvb_cb_srcu);
 	spin_lock_irqsave(&pvb_lock, flags);
 	m = (struct pvb_mig *)page_private(page);
-	if (!m) {
-		/* Being inflated, or deflated under us: not ours to give. */
-		spin_unlock_irqrestore(&pvb_lock, flags);
-		return false;
+	/* !m: being inflated, or deflated under us: not ours to give. */
+	if (m && READ_ONCE(m->allow_isolate)) {
+		list_del(&page->lru);
+		m->nr_listed--;
+		m->nr_isolated++;
+		ok = true;
 	}
-	if (!READ_ONCE(m->allow_isolate)) {
-		spin_unlock_irqrestore(&pvb_lock, flags);
-		atomic_long_inc(&m->isolate_refused);
-		return false;
-	}
-	list_del(&page->lru);
-	m->nr_listed--;
-	m->nr_isolated++;
 	spin_unlock_irqrestore(&pvb_lock, flags);
-	return true;
+	if (m && !ok)
+		atomic_long_inc(&m->isolate_refused);
+	srcu_read_unlock(&pvb_cb_srcu, idx);
+	return ok;
 }
 
 /* Caller holds pvb_lock. */
@@ -265,7 +277,9 @@ static void pvb_mops_putback(struct page *page)
 {
 	struct pvb_mig *m;
 	unsigned long flags;
+	int idx;
 
+	idx = srcu_read_lock(&pvb_cb_srcu);
 	spin_lock_irqsave(&pvb_lock, flags);
 	m = (struct pvb_mig *)page_private(page);
 	if (!WARN_ON_ONCE(!m)) {
@@ -274,14 +288,15 @@ static void pvb_mops_putback(struct page *page)
 		pvb_mig_unisolate_locked(m);
 	}
 	spin_unlock_irqrestore(&pvb_lock, flags);
+	srcu_read_unlock(&pvb_cb_srcu, idx);
 }
 
 /*
  * Move the balloon from @page to @newpage.  Both are locked by the
  * migration core; @page is isolated, so only we can reach it.
  */
-static int pvb_mops_migrate(struct page *newpage, struct page *page,
-			    enum migrate_mode mode)
+static int __pvb_mops_migrate(struct page *newpage, struct page *page,
+			      enum migrate_mode mode)
 {
 	unsigned long flags;
 	struct pvb_mig *m;
@@ -323,6 +338,16 @@ static int pvb_mops_migrate(struct page *newpage, struct page *page,
 
 	put_page(page);		/* drop the balloon's reference */
 	return MIGRATEPAGE_SUCCESS;
+}
+
+static int pvb_mops_migrate(struct page *newpage, struct page *page,
+			    enum migrate_mode mode)
+{
+	int idx = srcu_read_lock(&pvb_cb_srcu);
+	int rc = __pvb_mops_migrate(newpage, page, mode);
+
+	srcu_read_unlock(&pvb_cb_srcu, idx);
+	return rc;
 }
 
 static const struct movable_operations pvb_mops = {
@@ -370,6 +395,18 @@ void pvb_mig_drain(struct pvb_mig *m)
 			pr_warn("still waiting for %lu isolated pages to come back from compaction\n",
 				isolated);
 	}
+}
+
+/**
+ * pvb_mig_quiesce - wait for every callback still running our code
+ * @m: the backend, whose balloon is empty
+ *
+ * For module unload, after the last page has left the balloon (no page
+ * points at pvb_mops any more, so no new callback can start).
+ */
+void pvb_mig_quiesce(struct pvb_mig *m)
+{
+	synchronize_srcu(&pvb_cb_srcu);
 }
 
 #endif /* PVB_BACKEND_MOPS */

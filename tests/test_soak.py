@@ -31,7 +31,7 @@ import time
 
 from harness.errors import TestFailure
 from harness.runner import test
-from harness.vocab import DEBUGFS as D, MIB, PAGES_PER_MIB
+from harness.vocab import DEBUGFS as D, MIB, PAGES_PER_MIB, pages
 
 SLICE = 180                      # make check's slice, seconds
 PHASE = 60                       # one phase, seconds (the checks come on top)
@@ -43,16 +43,21 @@ DEVICE = {"driver": "virtio-balloon-pci", "id": "balloon0", "deflate-on-oom": "o
 # full paths: the module (and its debugfs directory) comes and goes.
 LOOPS = r"""
 D=/sys/kernel/debug/pvballoon
-w() { while :; do if [ -e /tmp/pause ]; then usleep 100000; else eval "$1"; fi; done >/dev/null 2>&1; }
-w 'echo 4096 > $D/inflate; echo 24M > $D/inflate' &
-w 'echo 8192 > $D/deflate; usleep 50000' &
-w 'echo 12000 > $D/target; echo 3000 > $D/target; usleep 300000' &
+rm -f /tmp/paused.*
+w() { while :; do
+	if [ -e /tmp/pause ]; then touch /tmp/paused.$1; usleep 100000;
+	else rm -f /tmp/paused.$1; eval "$2"; fi
+done >/dev/null 2>&1; }
+w inflate 'echo 4096 > $D/inflate; echo 24M > $D/inflate' &
+w deflate 'echo 8192 > $D/deflate; usleep 50000' &
+w target 'echo 12000 > $D/target; echo 3000 > $D/target; usleep 300000' &
+w migration 'echo 0 > $D/migration; usleep 200000; echo 1 > $D/migration; usleep 800000' &
+w stats 'cat $D/stats /sys/kernel/pvballoon/*; usleep 100000' &
 (while :; do echo 1 > /proc/sys/vm/compact_memory; usleep 200000; done) >/dev/null 2>&1 &
-w 'echo 0 > $D/migration; usleep 200000; echo 1 > $D/migration; usleep 800000' &
-w 'cat $D/stats /sys/kernel/pvballoon/*; usleep 100000' &
 (while :; do cat /proc/vmstat /proc/meminfo /proc/zoneinfo >/dev/null; usleep 100000; done) &
 jobs -p > /tmp/soak.pid
 """
+PAUSABLE = 5                     # the w loops above
 
 
 class Host:
@@ -108,6 +113,19 @@ def walk(vm, where):
                           % (where, kv["walked"], kv["listed"], kv["bad"]))
 
 
+def pause(ctx, vm):
+    """Pause the debugfs writers and readers, and wait until each has
+    finished the write it was in (a target write converges first)."""
+    # A loop counts once it has seen the pause after this point.
+    vm.sh("touch /tmp/pause; rm -f /tmp/paused.*")
+    wait(ctx, "the writers to pause",
+         lambda: int(vm.sh("ls /tmp/paused.* 2>/dev/null | wc -l")) == PAUSABLE, 120)
+
+
+def resume(vm):
+    vm.sh("rm -f /tmp/pause")
+
+
 def bound(vm):
     return "frontend: virtio" in vm.sh("cat %s/stats 2>/dev/null || true" % D)
 
@@ -138,10 +156,12 @@ def reload(ctx, vm):
     writers and readers one almost always is: they pause for it (a
     write in flight finishes first).  Returns /proc/vmstat as the new
     module found it."""
-    vm.sh("touch /tmp/pause; n=0; until rmmod pvballoon 2>/dev/null; do "
+    pause(ctx, vm)
+    vm.sh("n=0; until rmmod pvballoon 2>/dev/null; do "
           "n=$((n+1)); [ $n -lt 600 ] || exit 1; usleep 50000; done", timeout=300 * ctx.target.slow)
     v = vm.vmstat()
-    vm.sh("insmod /modules/pvballoon.ko; rm -f /tmp/pause")
+    vm.sh("insmod /modules/pvballoon.ko")
+    resume(vm)
     wait(ctx, "pvballoon to drive the device after insmod", lambda: bound(vm), 60)
     return v
 
@@ -149,12 +169,13 @@ def reload(ctx, vm):
 def oom_push(ctx, vm, host):
     """An allocation 128 MiB beyond free memory against a 256 MiB
     deflate-on-oom balloon: the balloon must give it back, no OOM kill."""
-    vm.sh("touch /tmp/pause")
     with host.lock:
-        host.flapping.clear()
-    time.sleep(2)                      # a flap in flight lands first
+        host.flapping.clear()          # a flap in flight lands first
+    pause(ctx, vm)
     host.qmp("balloon", value=GUEST - 256 * MIB)
     wait(ctx, "the host's 256 MiB balloon", lambda: host.actual() == GUEST - 256 * MIB, 120)
+    if vm.stats()["current"] != pages(256 * MIB):
+        raise TestFailure("soak: the balloon holds %d pages, the host asked for 65536" % vm.stats()["current"])
     k0, free = vm.vmstat()["oom_kill"], vm.free_pages()
     want = free // PAGES_PER_MIB + 128
     rc, out = vm.run("memhog %d" % want, timeout=300 * ctx.target.slow)
@@ -163,7 +184,7 @@ def oom_push(ctx, vm, host):
     if vm.vmstat()["oom_kill"] != k0:
         raise TestFailure("soak: the OOM killer ran although the balloon held 256 MiB")
     gave = (host.actual() - (GUEST - 256 * MIB)) // MIB
-    vm.sh("rm -f /tmp/pause")
+    resume(vm)
     host.flapping.set()
     return want, gave
 
