@@ -21,7 +21,7 @@
 #   make deb                  dist/pvballoon-dkms_<version>_all.deb (dh-dkms)
 #   make fuzz                 the control-write fuzzer for FUZZ_SECONDS (600)
 #   make soak                 everything at once on the debug kernel for
-#                             SOAK_SECONDS (1800); make check runs 3 minutes
+#                             SOAK_SECONDS (1800); make check runs one phase
 #
 # The kbuild side lives in Kbuild, so the build still works when DKMS
 # appends KERNELRELEASE= to the make command line.

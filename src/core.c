@@ -9,13 +9,9 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
-#include <linux/delay.h>
 #include <linux/gfp.h>
-#include <linux/ktime.h>
 #include <linux/lockdep.h>
 #include <linux/mm.h>
-#include <linux/mmzone.h>
-#include <linux/nodemask.h>
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
 #include <linux/seq_file.h>
@@ -228,12 +224,15 @@ int pvb_set_target(struct pvb_balloon *b, unsigned long target,
  */
 int pvb_resize(struct pvb_balloon *b, long delta, unsigned long *moved)
 {
-	int gen = atomic_inc_return(&b->target_gen);
 	unsigned long cur;
-	int rc;
+	int gen, rc;
 
 	if (moved)
 		*moved = 0;
+	/* Bad input must not end a resize in progress (the host's target). */
+	if (delta < 0 && (unsigned long)-delta > pvb_pages(b))
+		return -EINVAL;
+	gen = atomic_inc_return(&b->target_gen);
 	if (mutex_lock_killable(&b->op_lock))
 		return -EINTR;
 	cur = pvb_pages(b);

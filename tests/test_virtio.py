@@ -476,6 +476,18 @@ def virtio_target_rounds(ctx):
                      % (ctx.target.name, big // MIB, inflated // MIB))
             ctx.check(0 < inflated <= 3 * ROUND, "inflated %d MiB of the abandoned %d MiB target"
                       % (inflated // MIB, big // MIB))
+        with ctx.step("bad_write_keeps_host_target"):
+            # A deflate of more than the balloon holds is refused and
+            # changes nothing: it must not end the host's resize either.
+            vm.qmp("balloon", value=GUEST - big)
+            deadline = time.time() + 60 * ctx.target.slow
+            while actual(vm) == GUEST and time.time() < deadline:
+                time.sleep(0.01)
+            r = vm.sh("pvbwrite %s/deflate 4G" % D).strip()
+            ctx.check(r == "err EINVAL", "deflate 4G: %s" % r)
+            wait_for(ctx, "the host's target after a refused write",
+                     lambda: actual(vm) == GUEST - big, 120)
+            set_balloon(ctx, vm, GUEST)
 
 
 def report_and_wait(ctx, vm, what, fn, timeout=60):
