@@ -94,7 +94,7 @@ fuzz:
 	$(SRC)/tests/fuzz/run $(or $(FUZZ_SECONDS),600)
 
 soak:
-	PVB_SOAK_SECONDS=$(or $(SOAK_SECONDS),1800) $(SRC)/tests/run -t debug-6.12 -k soak
+	PVB_SOAK_SECONDS=$(or $(SOAK_SECONDS),1800) $(SRC)/tests/run --long -t debug-6.12 -k soak
 
 deb:
 	$(SRC)/scripts/install-deps deb

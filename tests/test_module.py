@@ -140,7 +140,7 @@ def dkms(ctx):
         ctx.check(t.module and os.path.exists(t.module), "the guests' module did not come from dkms")
 
 
-FUZZ_SECONDS = 30          # make check's slice; make fuzz runs 600
+FUZZ_SECONDS = 20          # make check's slice; make fuzz runs 600
 FUZZ_MIN_RUNS = 100000     # fewer means the fuzzer barely ran
 
 
