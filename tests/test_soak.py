@@ -31,7 +31,7 @@ import threading
 import time
 
 from harness.errors import TestFailure
-from harness.runner import test
+from harness.runner import test, wait_for
 from harness.vocab import DEBUGFS as D, MIB, PAGES_PER_MIB, pages
 
 SLICE = 40                       # make check's slice, seconds: one phase
@@ -99,14 +99,6 @@ class Host:
         return self.qmp("query-balloon")["actual"]
 
 
-def wait(ctx, what, fn, timeout):
-    deadline = time.time() + timeout * ctx.target.slow
-    while not fn():
-        if time.time() > deadline:
-            raise TestFailure("soak: timed out waiting for " + what)
-        time.sleep(0.5)
-
-
 def walk(vm, where):
     """One walk of the list under the balloon lock (debugfs verify)."""
     kv = vm.read_kv(D + "/verify")
@@ -120,7 +112,7 @@ def pause(ctx, vm):
     finished the write it was in (a target write converges first)."""
     # A loop counts once it has seen the pause after this point.
     vm.sh("touch /tmp/pause; rm -f /tmp/paused.*")
-    wait(ctx, "the writers to pause",
+    wait_for(ctx, "the writers to pause",
          lambda: int(vm.sh("ls /tmp/paused.* 2>/dev/null | wc -l")) == PAUSABLE, 120)
 
 
@@ -136,7 +128,7 @@ def replug(ctx, vm, host):
     """device_del with the balloon in use, then device_add: pvballoon lets
     the device go (returning what the host held) and takes the new one."""
     host.qmp("device_del", id="balloon0")
-    wait(ctx, "the guest to release the balloon device",
+    wait_for(ctx, "the guest to release the balloon device",
          lambda: not vm.sh("grep -l 0x0005 /sys/bus/virtio/devices/*/device 2>/dev/null || true").strip(), 60)
     # QEMU lets the ID go when the guest's ACPI eject completes
     # (DEVICE_DELETED), a moment after the guest has let the device go.
@@ -148,8 +140,8 @@ def replug(ctx, vm, host):
             if "Duplicate device ID" not in str(e):
                 raise
             return False
-    wait(ctx, "QEMU to delete the old device", added, 60)
-    wait(ctx, "pvballoon to drive the new device", lambda: bound(vm), 60)
+    wait_for(ctx, "QEMU to delete the old device", added, 60)
+    wait_for(ctx, "pvballoon to drive the new device", lambda: bound(vm), 60)
 
 
 def reload(ctx, vm):
@@ -164,7 +156,7 @@ def reload(ctx, vm):
     v = vm.vmstat()
     vm.sh("insmod /modules/pvballoon.ko")
     resume(vm)
-    wait(ctx, "pvballoon to drive the device after insmod", lambda: bound(vm), 60)
+    wait_for(ctx, "pvballoon to drive the device after insmod", lambda: bound(vm), 60)
     return v
 
 
@@ -177,7 +169,7 @@ def oom_push(ctx, vm, host):
         host.flapping.clear()          # a flap in flight lands first
     pause(ctx, vm)
     host.qmp("balloon", value=host.guest - quarter)
-    wait(ctx, "the host's balloon", lambda: host.actual() == host.guest - quarter, 120)
+    wait_for(ctx, "the host's balloon", lambda: host.actual() == host.guest - quarter, 120)
     if vm.stats()["current"] != pages(quarter):
         raise TestFailure("soak: the balloon holds %d pages, the host asked for %d"
                           % (vm.stats()["current"], pages(quarter)))
@@ -202,7 +194,7 @@ def books(ctx, vm, host, v_load, base, phase):
     time.sleep(2)
     host.qmp("balloon", value=host.guest)
     vm.sh("echo 0 > %s/target; echo all > %s/deflate" % (D, D), timeout=300)
-    wait(ctx, "the host to see an empty balloon", lambda: host.actual() == host.guest, 120)
+    wait_for(ctx, "the host to see an empty balloon", lambda: host.actual() == host.guest, 120)
     walk(vm, "phase %d" % phase)
     v, s = vm.quiesced_counters()
     where = "phase %d" % phase
@@ -237,7 +229,7 @@ def soak(ctx):
             with ctx.step("phases"):
                 v_load = vm.vmstat()
                 vm.sh("insmod /modules/pvballoon.ko")
-                wait(ctx, "pvballoon to drive the device", lambda: bound(vm), 60)
+                wait_for(ctx, "pvballoon to drive the device", lambda: bound(vm), 60)
                 m = vm.meminfo()
                 base = {"MemTotal": m["MemTotal"], "free": vm.free_pages(), "oom_kill": v_load["oom_kill"]}
                 end = time.time() + secs

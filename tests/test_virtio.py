@@ -14,7 +14,7 @@ import subprocess
 import time
 
 from harness.errors import Skip, TestFailure
-from harness.runner import test
+from harness.runner import test, wait_for
 from harness.vocab import DEBUGFS as D, MIB, PAGE, PORTABLE_PFNS, ROUND, pages
 
 GUEST = 1024 * MIB           # the guests of these tests have 1 GiB, unless said
@@ -53,14 +53,6 @@ def set_balloon(ctx, vm, size, what=""):
                               % (what, size // MIB, actual(vm) // MIB))
         time.sleep(0.2)
     return time.time() - t0
-
-
-def wait_for(ctx, what, fn, timeout):
-    deadline = time.time() + timeout * ctx.target.slow
-    while not fn():
-        if time.time() > deadline:
-            raise TestFailure("timed out waiting for " + what)
-        time.sleep(0.5)
 
 
 # ------------------------------------------------------------------ boot A

@@ -51,6 +51,16 @@ def test(name, cost=1, targets=None, debug=None, long=False):
     return deco
 
 
+def wait_for(ctx, what, fn, timeout):
+    """Poll @fn every half second until it is true; fail after @timeout
+    seconds (times the target's slowness)."""
+    deadline = time.time() + timeout * ctx.target.slow
+    while not fn():
+        if time.time() > deadline:
+            raise TestFailure("timed out waiting for " + what)
+        time.sleep(0.5)
+
+
 def applies(spec, target, long_suite):
     """Does test @spec run on @target?  The long suite runs everything
     everywhere, as make check did before it had a time budget."""
