@@ -141,7 +141,7 @@ def real_guest(ctx):
             vm.sh("mkdir -p %s && tar xf /dev/vdb -C /root" % SRC)
             vm.sh("[ -z \"$CCACHE_DIR\" ] || ccache -z >/dev/null")
             t0 = time.time()
-            rc, out = vm.run("cd %s && set -ex\n%s" % (SRC, install), timeout=1800)
+            rc, out = vm.run("cd %s && PS4='+ [$SECONDS s] ' && set -ex\n%s" % (SRC, install), timeout=1800)
             took = time.time() - t0
             with open(os.path.join(vm.dir, "install.log"), "w") as f:
                 f.write(out)
@@ -165,7 +165,7 @@ def real_guest(ctx):
             ctx.check(vm.stats()["current"] == 65536, "after reboot: %s" % vm.stats())
             wait_actual(vm, GUEST)
         with ctx.step("readme_remove"):
-            rc, out = vm.run("cd /root && set -ex\n" + remove, timeout=600)
+            rc, out = vm.run("cd /root && PS4='+ [$SECONDS s] ' && set -ex\n" + remove, timeout=600)
             ctx.check(rc == 0, "README removal failed (rc %d): %s" % (rc, out[-1500:]))
             ctx.check(driver_of_balloon(vm) == "virtio_balloon",
                       "after removal the balloon is driven by %s" % driver_of_balloon(vm))

@@ -33,11 +33,15 @@ from .vm import VM
 TESTS = []
 
 
-def test(name, cost=1, targets=None, debug=None, long=False):
+def test(name, cost=1, targets=None, debug=None, long=False, check_on=None):
     """Register a test.
 
     @cost: rough boot-equivalents, to schedule the longest first.
     @targets: target names it applies to (default: all).
+    @check_on: the targets make check runs it on, when fewer than
+    @targets: a comparison that the other distribution kernels already
+    make, on a kernel whose code paths for it are the same (the long
+    suite runs it on every target).
     @debug: None runs it on every target; True only on debug kernels
     (KASAN, lockdep, DEBUG_VM: short, dense runs of the paths those tools
     watch); False only on distribution kernels (long comparisons, which a
@@ -46,7 +50,7 @@ def test(name, cost=1, targets=None, debug=None, long=False):
     many-round comparisons that make check keeps a short version of.
     """
     def deco(fn):
-        TESTS.append((name, fn, cost, targets, debug, long))
+        TESTS.append((name, fn, cost, targets, debug, long, check_on))
         return fn
     return deco
 
@@ -64,11 +68,13 @@ def wait_for(ctx, what, fn, timeout):
 def applies(spec, target, long_suite):
     """Does test @spec run on @target?  The long suite runs everything
     everywhere, as make check did before it had a time budget."""
-    _, _, _, only, debug, long = spec
+    _, _, _, only, debug, long, check_on = spec
     if only and target.name not in only:
         return False
     if long_suite:
         return True
+    if check_on and target.name not in check_on:
+        return False
     if debug is not None and debug != target.debug:
         return False
     return not long
@@ -78,8 +84,14 @@ class Ctx:
     def __init__(self, runner, target, name):
         self.runner = runner
         # Side-by-side runs of the in-tree driver: everywhere in the long
-        # suite, on distribution kernels only in make check.
-        self.parity = getattr(runner, "long_suite", True) or not target.debug
+        # suite, on distribution kernels only in make check.  A target
+        # whose spec says "parity": "features" (6.1) binds the in-tree
+        # driver only for the feature-bit comparison in make check: its
+        # scenarios are the other kernels' (6.12 has the same migration
+        # path), and its run of them checked the tests, not pvballoon.
+        long_suite = getattr(runner, "long_suite", True)
+        self.parity = long_suite or not target.debug
+        self.parity_features_only = not long_suite and target.spec.get("parity") == "features"
         self.target = target
         self.name = name
         self.results = []          # (name, status, message)
