@@ -108,6 +108,7 @@ void pvb_mig_counts(struct pvb_mig *m, unsigned long *listed,
 		    unsigned long *isolated);
 void pvb_mig_set_isolation(struct pvb_mig *m, bool allow);
 void pvb_mig_set_adjust_managed(struct pvb_mig *m, bool adjust);
+bool pvb_mig_adjust_managed(struct pvb_mig *m);
 unsigned long pvb_mig_isolate_refused(struct pvb_mig *m);
 
 /**

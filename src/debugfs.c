@@ -157,7 +157,12 @@ static int pvb_stats_show(struct seq_file *m, void *v)
 	seq_printf(m, "backend: %s\n", pvb_mig_backend_name);
 	seq_printf(m, "movable: %d\n", b->movable);
 	seq_printf(m, "migration: %d\n", READ_ONCE(b->migration));
-	seq_printf(m, "adjust_memtotal: %d\n", b->adjust_memtotal);
+	/*
+	 * The mode in force: a virtio host with DEFLATE_ON_OOM turns it off
+	 * whatever the parameter says (as in-tree), and it switches only while
+	 * the balloon is empty.
+	 */
+	seq_printf(m, "adjust_memtotal: %d\n", pvb_mig_adjust_managed(&b->mig));
 	pvb_frontend_show(b, m);
 	return 0;
 }

@@ -141,7 +141,13 @@ void pvb_mig_set_isolation(struct pvb_mig *m, bool allow)
 /* Only called with the balloon empty: the kernel counts per page. */
 void pvb_mig_set_adjust_managed(struct pvb_mig *m, bool adjust)
 {
-	m->bdi.adjust_managed_page_count = adjust;
+	WRITE_ONCE(m->bdi.adjust_managed_page_count, adjust);
+}
+
+/* The mode in force, for the stats file (it can differ from the parameter). */
+bool pvb_mig_adjust_managed(struct pvb_mig *m)
+{
+	return READ_ONCE(m->bdi.adjust_managed_page_count);
 }
 
 unsigned long pvb_mig_isolate_refused(struct pvb_mig *m)

@@ -230,7 +230,13 @@ void pvb_mig_set_isolation(struct pvb_mig *m, bool allow)
 
 void pvb_mig_set_adjust_managed(struct pvb_mig *m, bool adjust)
 {
-	m->adjust_managed = adjust;
+	WRITE_ONCE(m->adjust_managed, adjust);
+}
+
+/* The mode in force, for the stats file (it can differ from the parameter). */
+bool pvb_mig_adjust_managed(struct pvb_mig *m)
+{
+	return READ_ONCE(m->adjust_managed);
 }
 
 unsigned long pvb_mig_isolate_refused(struct pvb_mig *m)

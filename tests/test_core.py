@@ -63,7 +63,7 @@ def kernel_balloon_pages(ctx, vm, want):
 
 @test("core", cost=2)
 def core(ctx):
-    with ctx.vm("core", mem="1G") as vm:
+    with ctx.vm("core", mem="1G", share=True) as vm:
         vm.sh("insmod /modules/pvballoon.ko")
         with ctx.step("inflate_256M_exact"):
             v0, f0, t0 = vm.vmstat(), vm.free_pages(), meminfo_kib(vm, "MemTotal")

@@ -17,7 +17,7 @@ FILES = {"inflate", "deflate", "target", "stats", "migration", "verify"}
 @test("lifecycle", cost=1)
 def lifecycle(ctx):
     ver = pvb_version(ctx.target.top)
-    with ctx.vm("load") as vm:
+    with ctx.vm("load", mem="1G", share=True) as vm:
         with ctx.step("load_unload_10x"):
             for i in range(10):
                 vm.sh("insmod /modules/pvballoon.ko")

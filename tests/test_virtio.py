@@ -84,7 +84,7 @@ def check_features(ctx, config):
 
 
 def plain_device(ctx, driver):
-    vm = ctx.vm(driver, intree=True, mem="1G", balloon={})
+    vm = ctx.vm(driver, intree=True, mem="1G", balloon={}, share=True)
     with vm:
         load(vm, driver)
         features(ctx, vm, driver, "plain")
@@ -104,6 +104,8 @@ def plain_device(ctx, driver):
             if pvb:
                 s = vm.stats()
                 ctx.check(s["current"] == 131072 and s["target"] == 131072, "stats: %s" % s)
+                ctx.check(s["adjust_memtotal"] == 1, "MemTotal follows, stats say adjust_memtotal %s"
+                          % s["adjust_memtotal"])
             set_balloon(ctx, vm, GUEST)
             v2 = vm.vmstat()
             ctx.check(v2["balloon_deflate"] - v1["balloon_deflate"] == 131072, "balloon_deflate moved by %d"
@@ -244,7 +246,7 @@ def virtio_plain(ctx):
 
 # ------------------------------------------------------------------ boot B
 def oom_reporting(ctx, driver):
-    vm = ctx.vm(driver + "-oom", intree=True, mem="1G",
+    vm = ctx.vm(driver + "-oom", intree=True, mem="1G", share=True,
                 balloon={"deflate-on-oom": "on", "free-page-reporting": "on"})
     with vm:
         load(vm, driver)
@@ -275,6 +277,11 @@ def oom_reporting(ctx, driver):
             target = GUEST - (tot0 * 1024 * 6 // 10) // PAGE * PAGE
             set_balloon(ctx, vm, target)
             ctx.check(vm.meminfo()["MemTotal"] == tot0, "MemTotal moved with deflate-on-oom")
+            if driver == "pvballoon":
+                # The mode in force, not the parameter (which is 1).
+                ctx.check(vm.stats()["adjust_memtotal"] == 0,
+                          "MemTotal stays with deflate-on-oom, stats say adjust_memtotal %s"
+                          % vm.stats()["adjust_memtotal"])
             v0, free = vm.vmstat(), vm.free_pages()
             want = free // 256 + 200
             rc, out = vm.run("memhog %d" % want, timeout=600 * ctx.target.slow)
@@ -296,7 +303,7 @@ def virtio_oom_reporting(ctx):
 def virtio_takeover(ctx):
     if not ctx.target.initrd_intree:
         raise Skip("no in-tree virtio_balloon module")
-    with ctx.vm("takeover", intree=True, mem="1G", balloon={}) as vm:
+    with ctx.vm("takeover", intree=True, mem="1G", balloon={}, share=True) as vm:
         load(vm, "virtio_balloon")
         set_balloon(ctx, vm, GUEST * 3 // 4, "in-tree ")
         with ctx.step("says_who_holds_the_device"):
@@ -342,7 +349,7 @@ def virtio_takeover(ctx):
 
 # ------------------------------------------------------------------ boot D
 def poisoned_guest(ctx, driver):
-    with ctx.vm(driver + "-poison", intree=True, mem="1G", append="page_poison=1",
+    with ctx.vm(driver + "-poison", intree=True, mem="1G", append="page_poison=1", share=True,
                 balloon={"free-page-reporting": "on"}) as vm:
         load(vm, driver)
         features(ctx, vm, driver, "page_poison=1")
@@ -365,7 +372,7 @@ def virtio_oom_floor(ctx):
     """A host without DEFLATE_ON_OOM: under OOM the guest takes back what it
     ballooned itself above the host's target, and never goes below that
     target (virtio spec 5.5.6.1; core_oom.c)."""
-    with ctx.vm("oom-floor", mem="1G", balloon={}) as vm:
+    with ctx.vm("oom-floor", mem="1G", balloon={}, share=True) as vm:
         load(vm, "pvballoon")
         with ctx.step("gives_back_only_above_host_target"):
             set_balloon(ctx, vm, GUEST - 256 * MIB)
@@ -395,7 +402,7 @@ def virtio_unresponsive_host(ctx):
     stops talking to it).  A host that was only slow: the driver resets the
     device and carries on (recover=1, the default).  QEMU always answers,
     so the fault_noack testing aid stops notifying it."""
-    with ctx.vm("noack", mem="1G", balloon={}) as vm:
+    with ctx.vm("noack", mem="1G", balloon={}, share=True) as vm:
         vm.sh("insmod /modules/pvballoon.ko host_timeout_ms=3000 recover=0")
         set_balloon(ctx, vm, GUEST - 64 * MIB)
         tot = vm.meminfo()["MemTotal"]
@@ -453,7 +460,7 @@ def virtio_target_rounds(ctx):
     grows, and a new host target ends a resize to the old one at its
     round's end instead of after the whole of it (issue 14, item 7)."""
     big = 640 * MIB
-    with ctx.vm("rounds", mem="1G", balloon={}) as vm:
+    with ctx.vm("rounds", mem="1G", balloon={}, share=True) as vm:
         load(vm, "pvballoon")
         with ctx.step("actual_follows_the_balloon"):
             seen = set()
@@ -718,7 +725,7 @@ def pace_run(ctx):
     takes the host from backing every page to backing none (its THPs
     split): every timed round then finds what the one before left."""
     speed = {"generic": [], "qemu": []}
-    with ctx.vm("pace", mem="1G", balloon={}) as vm:
+    with ctx.vm("pace", mem="1G", balloon={}, share=True) as vm:
         for rnd in range(PACE_ROUNDS + 1):
             for profile in speed:
                 load(vm, "pvballoon", "host=" + profile)

@@ -28,6 +28,7 @@ import traceback
 from .budget import BUDGET
 from .errors import TestFailure, Skip
 from .targets import Target, load_specs
+from .pool import Pool, note_shared
 from .vm import VM
 
 TESTS = []
@@ -98,11 +99,30 @@ class Ctx:
         self.notes = []
         self._vms = []
 
-    def vm(self, name, intree=False, **kw):
+    def vm(self, name, intree=False, share=False, **kw):
+        """A guest for this group.  @share: the group leaves the guest as
+        it found it (see harness/pool.py), so it may get one another group
+        used, and give its own to the next; such guests boot with the
+        in-tree driver's initramfs (a superset) whether @intree or not."""
         if intree and not self.target.initrd_intree:
             raise Skip("no in-tree virtio_balloon module for this kernel")
+        if share and self.target.initrd_intree:
+            intree = True
         kw.setdefault("initrd", self.target.initrd_intree if intree else self.target.initrd)
-        return VM(self.target, "%s-%s" % (self.name, name), self.runner.results, **kw)
+        full = "%s-%s" % (self.name, name)
+        if share and not self.runner.long_suite:
+            key = Pool.key(self.target, kw)
+            vm = self.runner.pool.get(key)
+            if vm:
+                group_dir = os.path.join(self.runner.results, self.target.name, full)
+                note_shared(vm, group_dir)
+                vm.handed_to(full)
+            else:
+                vm = VM(self.target, full, self.runner.results, **kw)
+                vm.pool_key = key
+            vm.pool, vm.ctx = self.runner.pool, self
+            return vm
+        return VM(self.target, full, self.runner.results, **kw)
 
     def check(self, cond, msg):
         if not cond:
@@ -147,6 +167,8 @@ class Runner:
         self.groups = []            # (target/test, seconds)
         self.steps = []             # (target/test/step, seconds)
         self.warned = False
+        self.pool = Pool()          # guests shared between groups
+        self.pending = {}           # target name -> groups queued or running
 
     def emit(self, name, status, msg="", notes=()):
         with self.lock:
@@ -199,6 +221,7 @@ class Runner:
         if BUDGET.exhausted():
             self.emit("%s/%s" % (target.name, name), "fail",
                       "not run: %s; slowest groups: %s" % (BUDGET.why(), self.slowest()))
+            self.group_done(target)
             return
         try:
             fn(ctx)
@@ -215,7 +238,21 @@ class Runner:
         ctx.results[-1][3].append("%s/%s took %.0f s" % (target.name, name, took))
         for full, status, msg, notes in ctx.results:
             self.emit(full, status, msg, notes)
+        self.group_done(target)
         self.check_clock()
+
+    def group_done(self, target):
+        with self.lock:
+            self.pending[target.name] -= 1
+            last = not self.pending[target.name]
+        if last:
+            self.stop_shared(target.name)
+
+    def stop_shared(self, target_name=None):
+        """Stop the idle shared guests (of a target whose groups have all
+        run); a splat or leak found on the way fails a result of its own."""
+        for vm, err in self.pool.drain(target_name):
+            self.emit("%s/shared_guest/%s" % (vm.target.name, os.path.basename(vm.dir)), "fail", err)
 
     def prepare(self, t, bins):
         """Build what @t needs (kernel, module, initramfs) and queue its
@@ -247,6 +284,7 @@ class Runner:
                     if self.only_tests and name not in self.only_tests:
                         continue
                     self.seq += 1
+                    self.pending[t.name] = self.pending.get(t.name, 0) + 1
                     heapq.heappush(self.ready, (-cost * t.slow, self.seq, t, name, fn))
             self.preparing -= 1
             self.cv.notify_all()
@@ -281,6 +319,7 @@ class Runner:
             th.start()
         for th in preps + workers:
             th.join()
+        self.stop_shared()
         self.summary(time.time() - t0)
         # The plan comes last, as TAP allows: steps are only known once run.
         print("1..%d" % self.n)
@@ -300,6 +339,7 @@ class Runner:
         for tname, secs in sorted(per_target.items()):
             print("# %-28s %6.0f s of guest time" % ("tests " + tname, secs))
         print("# slowest groups: %s" % self.slowest(10))
+        print("# boots saved by shared guests: %d" % self.pool.handed)
         with self.lock:
             steps = sorted(self.steps, key=lambda g: -g[1])
         print("# slowest steps: %s" % ", ".join("%s %.0f s" % g for g in steps[:12]))

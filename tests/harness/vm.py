@@ -10,13 +10,17 @@ TestFailure) if any WARNING/BUG/Oops/KASAN/lockdep/list corruption/Bad page
 line appeared in the guest log.
 """
 import base64
+import ctypes
 import json
 import os
+import queue
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 from .budget import BUDGET
@@ -33,6 +37,42 @@ SPLAT = re.compile(
 READY = b"PVB-INIT: command channel ready"
 
 QEMU = "qemu-system-x86_64"
+
+
+# QEMU dies with the runner: a runner killed by CI's timeout or ^C left its
+# guests running before.  PR_SET_PDEATHSIG fires when the *thread* that
+# forked the child ends, and guests outlive the worker thread that booted
+# them (shared guests), so one thread that lives as long as the runner
+# starts them all.
+_spawn_q = queue.Queue()
+
+
+def _pdeathsig():
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL, 0, 0, 0)        # PR_SET_PDEATHSIG
+
+
+def _spawner():
+    while True:
+        argv, kw, box, done = _spawn_q.get()
+        try:
+            box.append(subprocess.Popen(argv, preexec_fn=_pdeathsig, **kw))
+        except Exception as e:          # handed to the caller
+            box.append(e)
+        done.set()
+
+
+threading.Thread(target=_spawner, name="qemu-spawner", daemon=True).start()
+
+
+def spawn(argv, **kw):
+    """subprocess.Popen(@argv), from the spawner thread."""
+    box, done = [], threading.Event()
+    _spawn_q.put((argv, kw, box, done))
+    done.wait()
+    if isinstance(box[0], Exception):
+        raise box[0]
+    return box[0]
 
 
 
@@ -75,6 +115,8 @@ class VM:
         self.cmd_log = open(os.path.join(self.dir, "commands.log"), "a")
         self.boot_attempts = 0
         self.boot_seconds = None
+        self.pool = self.pool_key = None    # set by Ctx.vm(share=True)
+        self.ctx = None
 
     # ---------------------------------------------------------------- boot
     def kernel_cmdline(self):
@@ -129,8 +171,8 @@ class VM:
         argv = self.qemu_argv()
         with open(os.path.join(self.dir, "qemu.argv"), "w") as f:
             f.write(" ".join(argv) + "\n")
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=open(os.path.join(self.dir, "qemu.stderr"), "a"))
+        self.proc = spawn(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                          stderr=open(os.path.join(self.dir, "qemu.stderr"), "a"))
         start = time.time()
         deadline = start + self.boot_timeout
         self.qmp_sock = self._connect(self.tmp + "/qmp.sock", deadline)
@@ -405,18 +447,10 @@ class VM:
         try:
             if self.proc and self.proc.poll() is None and self.cmd_sock:
                 try:
-                    if self.target.debug:
-                        # kmemleak reports only what points into our module.
-                        rc, out = self.run(
-                            "[ -e /sys/kernel/debug/kmemleak ] || exit 0; "
-                            "echo scan > /sys/kernel/debug/kmemleak; "
-                            "cat /sys/kernel/debug/kmemleak", timeout=300)
-                        if "pvb" in out or "pvballoon" in out:
-                            with open(os.path.join(self.dir, "kmemleak.log"), "w") as f:
-                                f.write(out)
-                            raise TestFailure("kmemleak reports a leak in pvballoon")
+                    # kmemleak reports only what points into our module.
+                    self.kmemleak_check()
                     rc, out = self.run("dmesg", timeout=60)
-                    with open(os.path.join(self.dir, "dmesg.log"), "w") as f:
+                    with open(os.path.join(self.dir, "dmesg.log"), "a") as f:
                         f.write(out)
                 except (TestFailure, OSError):
                     if self.proc.poll() is None:
@@ -428,11 +462,79 @@ class VM:
             shutil.rmtree(self.tmp, ignore_errors=True)
         self.check_splat()
 
+    def kmemleak_check(self):
+        """Debug kernel: scan now; fail if a leak points into pvballoon."""
+        if not self.target.debug:
+            return
+        rc, out = self.run("[ -e /sys/kernel/debug/kmemleak ] || exit 0; "
+                           "echo scan > /sys/kernel/debug/kmemleak; "
+                           "cat /sys/kernel/debug/kmemleak", timeout=300)
+        if "pvb" in out or "pvballoon" in out:
+            with open(os.path.join(self.dir, "kmemleak.log"), "w") as f:
+                f.write(out)
+            raise TestFailure("kmemleak reports a leak in pvballoon")
+
+    def reset_for_reuse(self):
+        """Make a guest whose group is done fit for the next one (see
+        harness/pool.py): True if it is, False if it must be stopped.
+        Raises TestFailure for a splat or a leak of the group's."""
+        from .pool import RESET
+        if not (self.proc and self.proc.poll() is None and self.cmd_sock):
+            return False
+        self.check_splat()
+        self.kmemleak_check()
+        try:
+            # The next group counts its own messages (lifecycle: ten loads).
+            rc, out = self.run("dmesg -c", timeout=60)
+            with open(os.path.join(self.dir, "dmesg.log"), "a") as f:
+                f.write(out)
+            rc, out = self.run(RESET, timeout=120)
+            if rc or "reset-done" not in out:
+                return False
+            if self.balloon is not None:
+                rc, out = self.run("for d in /sys/bus/virtio/devices/*; do cat $d/device; done")
+                if "0x0005" not in out:
+                    return False
+                self.qmp("balloon", value=self.mem_bytes())
+                self.qmp("qom-set", path="/machine/peripheral/balloon0",
+                         property="guest-stats-polling-interval", value=0)
+        except (TestFailure, OSError, TimeoutError, KeyError):
+            return False
+        self.check_splat()
+        return True
+
+    def mem_bytes(self):
+        n, unit = int(self.mem[:-1]), self.mem[-1].upper()
+        return n << {"M": 20, "G": 30}[unit]
+
+    def handed_to(self, group_dir):
+        """Another group takes this running guest: its splats are looked
+        for from here on."""
+        with open(self.console, "a") as f:
+            f.write("\n==== pvballoon harness: guest handed to %s ====\n" % group_dir)
+        self.console_start = os.path.getsize(self.console)
+        self.cmd_log.write("\n==== handed to %s ====\n" % group_dir)
+        self.events = []
+
     def __enter__(self):
+        if self.proc and self.proc.poll() is None:
+            return self             # a shared guest, already up
         return self.start()
 
     def __exit__(self, typ, val, tb):
         try:
+            if typ is None and self.pool is not None:
+                try:
+                    if self.pool.put_back(self, self.ctx):
+                        return False
+                except TestFailure:
+                    # A splat or leak of this group's: it fails, and the
+                    # guest stops as it would have without sharing.
+                    try:
+                        self.stop()
+                    except TestFailure:
+                        pass
+                    raise
             self.stop()
         except TestFailure:
             if typ is None:
