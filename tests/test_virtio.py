@@ -84,7 +84,10 @@ def check_features(ctx, config):
 
 
 def plain_device(ctx, driver):
-    vm = ctx.vm(driver, intree=True, mem="1G", balloon={}, share=True)
+    # The in-tree driver's run boots its own guest: on one pvballoon had
+    # used, its convergence freed 90-92% of host RSS (99-100% fresh), and
+    # that check measures the device, not the guest's past.
+    vm = ctx.vm(driver, intree=True, mem="1G", balloon={}, share=driver == "pvballoon")
     with vm:
         load(vm, driver)
         features(ctx, vm, driver, "plain")
