@@ -51,9 +51,11 @@ struct pvb_mig_hooks {
  * @allow_isolate: the migration switch; off refuses isolation
  * @adjust_managed: MemTotal follows the balloon
  * @isolate_refused: isolations refused by the switch (stats)
+ * @list_gen: bumped by every change of @pages, so that pvb_mig_verify()
+ *	can let go of the lock mid-walk and know whether its place holds
  *
- * @pages, @nr_listed, @nr_isolated and page->private of every ballooned
- * page are protected by the one balloon lock in migrate_mops.c.
+ * @pages, @nr_listed, @nr_isolated, @list_gen and page->private of every
+ * ballooned page are protected by the one balloon lock in migrate_mops.c.
  */
 struct pvb_mig {
 	struct list_head pages;
@@ -65,6 +67,7 @@ struct pvb_mig {
 	bool allow_isolate;
 	bool adjust_managed;
 	atomic_long_t isolate_refused;
+	unsigned long list_gen;
 };
 #endif
 
@@ -118,9 +121,11 @@ unsigned long pvb_mig_isolate_refused(struct pvb_mig *m);
  * @isolated: the isolated counter
  * @bad: listed pages whose page->private, PageOffline or movable mark is
  *	not what a ballooned page must have
+ * @breaks: times the walk let go of the lock (and interrupts) on the way
+ * @restarts: walks begun again because the list changed meanwhile
  */
 struct pvb_mig_check {
-	unsigned long walked, listed, isolated, bad;
+	unsigned long walked, listed, isolated, bad, breaks, restarts;
 };
 void pvb_mig_verify(struct pvb_mig *m, struct pvb_mig_check *c);
 

@@ -178,6 +178,8 @@ static int pvb_verify_show(struct seq_file *m, void *v)
 	seq_printf(m, "listed: %lu\n", c.listed);
 	seq_printf(m, "isolated: %lu\n", c.isolated);
 	seq_printf(m, "bad: %lu\n", c.bad);
+	seq_printf(m, "breaks: %lu\n", c.breaks);
+	seq_printf(m, "restarts: %lu\n", c.restarts);
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(pvb_verify);

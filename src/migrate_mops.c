@@ -131,6 +131,7 @@ void pvb_mig_enqueue(struct pvb_mig *m, struct list_head *pages)
 		set_page_private(page, (unsigned long)m);
 	list_splice_init(pages, &m->pages);
 	m->nr_listed += n;
+	m->list_gen++;
 	spin_unlock_irqrestore(&pvb_lock, flags);
 
 	count_vm_events(BALLOON_INFLATE, n);
@@ -165,6 +166,7 @@ unsigned long pvb_mig_dequeue(struct pvb_mig *m, struct list_head *pages,
 		got++;
 	}
 	m->nr_listed -= got;
+	m->list_gen++;
 	spin_unlock_irqrestore(&pvb_lock, flags);
 
 	list_for_each_entry(page, &taken, lru) {
@@ -197,19 +199,30 @@ void pvb_mig_counts(struct pvb_mig *m, unsigned long *listed,
 	spin_unlock_irqrestore(&pvb_lock, flags);
 }
 
+/* Pages checked per hold of the balloon lock in pvb_mig_verify(). */
+#define PVB_VERIFY_BATCH	1024
+/* Walks begun again before one goes through without letting go. */
+#define PVB_VERIFY_RESTARTS	3
+
 /**
  * pvb_mig_verify - walk the list and check every page, for tests
  * @m: the backend
  * @c: the findings
  *
- * Holds the balloon lock with interrupts off for the whole walk: a debug
- * aid (debugfs "verify"), not something to poll on a big balloon.
+ * A walk of a multi-GiB balloon under a spinlock with interrupts off would
+ * hold off interrupts for as long as it takes (issue 14).  So the lock is
+ * let go every PVB_VERIFY_BATCH pages, and @m->list_gen tells, once it is
+ * taken again, whether the list is as it was: then the walk goes on from
+ * the same page, else it begins again.  After PVB_VERIFY_RESTARTS such
+ * restarts (a list that changes all the time: the stress test) one walk
+ * holds the lock throughout, so that it ends.
  */
 void pvb_mig_verify(struct pvb_mig *m, struct pvb_mig_check *c)
 {
-	unsigned long flags;
+	unsigned long flags, gen, breaks = 0, restarts = 0;
 	struct page *page;
 
+again:
 	memset(c, 0, sizeof(*c));
 	spin_lock_irqsave(&pvb_lock, flags);
 	list_for_each_entry(page, &m->pages, lru) {
@@ -217,10 +230,25 @@ void pvb_mig_verify(struct pvb_mig *m, struct pvb_mig_check *c)
 		if (page_private(page) != (unsigned long)m || !PageOffline(page) ||
 		    (m->movable && !__PageMovable(page)))
 			c->bad++;
+		if (c->walked % PVB_VERIFY_BATCH || restarts >= PVB_VERIFY_RESTARTS)
+			continue;
+		gen = m->list_gen;
+		spin_unlock_irqrestore(&pvb_lock, flags);
+		breaks++;
+		cond_resched();
+		spin_lock_irqsave(&pvb_lock, flags);
+		if (m->list_gen != gen) {
+			/* @page may be gone: its ->lru cannot be followed. */
+			spin_unlock_irqrestore(&pvb_lock, flags);
+			restarts++;
+			goto again;
+		}
 	}
 	c->listed = m->nr_listed;
 	c->isolated = m->nr_isolated;
 	spin_unlock_irqrestore(&pvb_lock, flags);
+	c->breaks = breaks;
+	c->restarts = restarts;
 }
 
 void pvb_mig_set_isolation(struct pvb_mig *m, bool allow)
@@ -262,6 +290,7 @@ static bool pvb_mops_isolate(struct page *page, isolate_mode_t mode)
 		list_del(&page->lru);
 		m->nr_listed--;
 		m->nr_isolated++;
+		m->list_gen++;
 		ok = true;
 	}
 	spin_unlock_irqrestore(&pvb_lock, flags);
@@ -291,6 +320,7 @@ static void pvb_mops_putback(struct page *page)
 	if (!WARN_ON_ONCE(!m)) {
 		list_add(&page->lru, &m->pages);
 		m->nr_listed++;
+		m->list_gen++;
 		pvb_mig_unisolate_locked(m);
 	}
 	spin_unlock_irqrestore(&pvb_lock, flags);
@@ -331,6 +361,7 @@ static int __pvb_mops_migrate(struct page *newpage, struct page *page,
 	set_page_private(newpage, (unsigned long)m);
 	list_add(&newpage->lru, &m->pages);
 	m->nr_listed++;
+	m->list_gen++;
 	set_page_private(page, 0);
 	/* Counted before anyone can see the move finished. */
 	pvb_count_migrate_event();
@@ -368,6 +399,7 @@ void pvb_mig_init(struct pvb_mig *m, const struct pvb_mig_hooks *hooks,
 	INIT_LIST_HEAD(&m->pages);
 	m->nr_listed = 0;
 	m->nr_isolated = 0;
+	m->list_gen = 0;
 	init_waitqueue_head(&m->isolated_wq);
 	m->hooks = hooks;
 	m->movable = movable;

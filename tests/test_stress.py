@@ -36,6 +36,7 @@ def stress(ctx):
             end = time.time() + secs
             samples = 0
             seen_isolated = 0
+            restarts = 0
             while time.time() < end:
                 out = vm.sh("cat %s/verify; cat %s/stats" % (D, D))
                 kv = {}
@@ -49,6 +50,7 @@ def stress(ctx):
                                       % (samples, walked, listed, kv["bad"]))
                 samples += 1
                 seen_isolated = max(seen_isolated, isolated)
+                restarts = max(restarts, int(kv.get("restarts", 0)))
             # A loop dies only when its write (a compaction pass) returns.
             vm.sh("kill $(cat /tmp/loops.pid); for p in $(cat /tmp/loops.pid); do "
                   "while [ -e /proc/$p ]; do sleep 0.1; done; done", timeout=300)
@@ -56,9 +58,9 @@ def stress(ctx):
             ctx.check(s["current"] == s["listed"] + s["isolated"],
                       "current %d != listed %d + isolated %d" % (s["current"], s["listed"], s["isolated"]))
             ctx.note("stress %d s: %d samples, inflated %d, deflated %d, migrated %d, eagain %d, "
-                     "isolate_refused %d, max isolated seen %d"
+                     "isolate_refused %d, max isolated seen %d, verify restarts up to %d"
                      % (secs, samples, s["inflated"], s["deflated"], s["migrated"], s["migrate_eagain"],
-                        s["isolate_refused"], seen_isolated))
+                        s["isolate_refused"], seen_isolated, restarts))
             ctx.check(s["inflated"] > 10000 and s["deflated"] > 10000, "the loops did not run: %s" % s)
             ctx.check(s["migrated"] > 0, "compaction never migrated a balloon page")
         with ctx.step("no_page_leaked"):

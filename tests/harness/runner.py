@@ -114,9 +114,13 @@ class Ctx:
             key = Pool.key(self.target, kw)
             vm = self.runner.pool.get(key)
             if vm:
-                group_dir = os.path.join(self.runner.results, self.target.name, full)
-                note_shared(vm, group_dir)
-                vm.handed_to(full)
+                try:
+                    vm.handed_to(full)
+                except (TestFailure, OSError):
+                    vm._kill()              # it will not run again: boot anew
+                    vm = None
+            if vm:
+                note_shared(vm, os.path.join(self.runner.results, self.target.name, full))
             else:
                 vm = VM(self.target, full, self.runner.results, **kw)
                 vm.pool_key = key

@@ -508,8 +508,9 @@ class VM:
         return n << {"M": 20, "G": 30}[unit]
 
     def handed_to(self, group_dir):
-        """Another group takes this running guest: its splats are looked
-        for from here on."""
+        """Another group takes this guest, paused in the pool: it runs
+        again, and its splats are looked for from here on."""
+        self.qmp("cont")
         with open(self.console, "a") as f:
             f.write("\n==== pvballoon harness: guest handed to %s ====\n" % group_dir)
         self.console_start = os.path.getsize(self.console)
