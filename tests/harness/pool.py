@@ -14,7 +14,8 @@ guest is put back here if, and only if, it can be made as it was at boot:
     command channel's is gone (a helper left running, a loop);
   - the sysctls that tests change are back at their defaults, /tmp is
     empty, caches are dropped;
-  - the balloon device is still there (device_del tests do not share), its
+  - the balloon device is still there (virtio_takeover, which ends with
+    device_del, takes a shared guest but cannot hand its own on), its
     target is 0 and stats polling is off.
 
 Anything else - a failed step, an unload that fails, a guest that does not

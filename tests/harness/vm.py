@@ -25,6 +25,7 @@ import time
 
 from .budget import BUDGET
 from .errors import TestFailure, BootFailure
+from .pool import RESET
 
 # Lines that fail a test wherever they appear in a guest log.
 SPLAT = re.compile(
@@ -198,11 +199,11 @@ class VM:
         # guest's console is quiet once its login prompt is up).
         #
         # A knock sent before the guest opened the port is lost, and the
-        # next one waits for the doubled timeout: that cost a debug-kernel
-        # guest 10 s of every boot.  So while the console has not yet said
-        # "command channel ready" (tests/guest/init, pvb-cmd), watch for it
-        # rather than knock, with a lost-cost knock every 10 s in case a
-        # guest never says it.
+        # next one waits for the doubled timeout (up to 16 s after a guest
+        # that became ready just after a lost knock).  So while the console
+        # has not yet said "command channel ready" (tests/guest/init,
+        # pvb-cmd), watch for it rather than knock, with a knock every 10 s
+        # in case a guest never says it.
         seen, moved = None, time.time()
         stall = 60 * self.target.slow
         wait = 2
@@ -478,7 +479,6 @@ class VM:
         """Make a guest whose group is done fit for the next one (see
         harness/pool.py): True if it is, False if it must be stopped.
         Raises TestFailure for a splat or a leak of the group's."""
-        from .pool import RESET
         if not (self.proc and self.proc.poll() is None and self.cmd_sock):
             return False
         self.check_splat()
