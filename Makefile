@@ -16,6 +16,10 @@
 #   make check-cold           make check with every cache ignored and one
 #                             core kept busy: CI's worst case, timed
 #   make check-loaded         make check with one core kept busy, timed
+#   make check-rt-debug       the tests on a PREEMPT_RT debug kernel (lockdep,
+#                             DEBUG_ATOMIC_SLEEP); builds it the first time
+#   make matrix               W=1 builds against every Debian amd64 kernel
+#                             flavour the archive serves (chroots)
 #   make demo                 boot a VM and show the balloon at work
 #   make bench                pvballoon against the in-tree virtio_balloon
 #   make deb                  dist/pvballoon-dkms_<version>_all.deb (dh-dkms)
@@ -37,7 +41,7 @@ VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' $(SRC)/dkms.conf)
 SHIP := Makefile Kbuild dkms.conf src include scripts/conftest.sh scripts/probes \
 	scripts/pvballoon-modprobe.conf scripts/dkms-post-install scripts/dkms-post-remove
 
-.PHONY: all modules conftest install clean check check-long check-cold check-loaded \
+.PHONY: all modules conftest install clean check check-long check-cold check-loaded check-rt-debug matrix \
 	demo bench deps deb dkms-src fuzz soak
 
 all: modules
@@ -81,6 +85,13 @@ check-cold:
 
 check-loaded:
 	$(SRC)/scripts/check-timed --hog
+
+check-rt-debug:
+	$(SRC)/tests/run -t debug-rt-6.12
+
+matrix:
+	$(SRC)/scripts/install-deps
+	$(SRC)/scripts/matrix
 
 demo:
 	$(SRC)/scripts/demo

@@ -62,6 +62,10 @@ struct pvb_virtio {
 	struct pvb_vbuf **infl, **defl;
 	struct pvb_vbuf *mig_infl, *mig_defl;	/* one migration */
 	unsigned int largest_sent;		/* PFNs, for stats */
+	/* Migrations refused with -EAGAIN, by reason (see pvb_fe_migrate()). */
+	atomic_long_t mig_busy_lock;	/* pv->lock held by someone else */
+	atomic_long_t mig_busy_host;	/* async: a buffer still with the host */
+	atomic_long_t mig_busy_queue;	/* no room in a queue */
 	bool broken;
 	bool dead;		/* reset: deflates need not tell the host */
 

@@ -150,8 +150,10 @@ static int pvb_fe_migrate(struct pvb_balloon *b, struct page *newpage,
 	 * Never wait for the lock: an inflate holding it may be what
 	 * triggered this compaction.
 	 */
-	if (!mutex_trylock(&pv->lock))
+	if (!mutex_trylock(&pv->lock)) {
+		atomic_long_inc(&pv->mig_busy_lock);
 		return -EAGAIN;
+	}
 	if (pv->broken || pv->dead || READ_ONCE(pv->stop))
 		goto out;
 	/*
@@ -160,12 +162,16 @@ static int pvb_fe_migrate(struct pvb_balloon *b, struct page *newpage,
 	 */
 	if (mode == MIGRATE_ASYNC ? pvb_migration_busy(pv) :
 	    pvb_wait_inflates(pv) ||
-	    pvb_wait_buf(pv, pv->mig_defl, "a migration deflate"))
+	    pvb_wait_buf(pv, pv->mig_defl, "a migration deflate")) {
+		atomic_long_inc(&pv->mig_busy_host);
 		goto out;
+	}
 	/* Both or neither: a half-told migration cannot be undone. */
 	if (!pv->vqs[PVB_VQ_INFLATE]->num_free ||
-	    !pv->vqs[PVB_VQ_DEFLATE]->num_free)
+	    !pv->vqs[PVB_VQ_DEFLATE]->num_free) {
+		atomic_long_inc(&pv->mig_busy_queue);
 		goto out;
+	}
 
 	pv->mig_infl->n = 1;
 	pv->mig_infl->pfns[0] = cpu_to_virtio32(pv->vdev, page_to_pfn(newpage));
@@ -222,6 +228,10 @@ static void pvb_fe_show(struct pvb_balloon *b, struct seq_file *m)
 	seq_printf(m, "host_recoveries: %lu\n", READ_ONCE(pv->recoveries));
 	seq_printf(m, "free_page_reporting: %s\n", pv->reporting ? "on" : "off");
 	seq_printf(m, "reported_pages: %lu\n", READ_ONCE(pv->reported_pages));
+	seq_printf(m, "migrate_busy: lock %lu host %lu queue %lu\n",
+		   atomic_long_read(&pv->mig_busy_lock),
+		   atomic_long_read(&pv->mig_busy_host),
+		   atomic_long_read(&pv->mig_busy_queue));
 }
 
 /*

@@ -128,7 +128,7 @@ def no_worse(ctx, r, variant):
     return statistics.median(pvb), statistics.median(intree)
 
 
-@test("fragmentation", cost=8, debug=False, check_on=("6.12", "7.2"))
+@test("fragmentation", cost=8, debug=False, check_on=("6.12", "trixie-bpo-rt"))
 def fragmentation(ctx):
     r = {}
     short = False

@@ -518,7 +518,7 @@ def report_and_wait(ctx, vm, what, fn, timeout=60):
     wait_for(ctx, what, fn, timeout)
 
 
-@test("virtio_reporting_silent_host", cost=1, targets=("debug-6.12", "7.2"))
+@test("virtio_reporting_silent_host", cost=1, targets=("debug-6.12", "sid"))
 def virtio_reporting_silent_host(ctx):
     """A host that stops serving the reporting queue: the report waits
     host_timeout_ms, the host is declared broken, and removal does not hang
@@ -595,7 +595,7 @@ def host_meminfo(key):
     return 0
 
 
-@test("virtio_hugetlbfs", cost=2, debug=False, check_on=("6.12", "7.2"))
+@test("virtio_hugetlbfs", cost=2, debug=False, check_on=("6.12", "sid"))
 def virtio_hugetlbfs(ctx):
     """Guest RAM in a shared file on host hugetlbfs: a host huge page is
     freed only when all 512 of its 4 KiB pages arrive in one buffer.  The

@@ -95,6 +95,8 @@ class Target:
         self.initrd = self.initrd_intree = None
         self.dkms = False
         self.root = ""             # a build chroot ("" = this machine)
+        self.version = None        # the Debian package version, when known
+        self.notes = []            # what preparing it found worth printing
 
     # -------------------------------------------------------------- kernels
     def resolve(self):
@@ -110,13 +112,17 @@ class Target:
                 self.skip = "cannot tell the kernel release of " + self.spec["image_pkg"]
                 return
             self.release = m.group(1)
+            self.version = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "linux-image-" + self.release],
+                                          capture_output=True, text=True).stdout.strip() or None
             self.kernel = "/boot/vmlinuz-" + self.release
             self.kdir = "/lib/modules/%s/build" % self.release
             self.moddir = "/lib/modules/" + self.release
             self.dkms = True
         elif self.kind == "debug":
             script = os.path.join(self.top, self.spec["script"])
-            r = subprocess.run([script], stdout=subprocess.PIPE, stderr=open(self.log, "a"), text=True)
+            overrides = [os.path.join(self.top, self.spec["config"])] if self.spec.get("config") else []
+            r = subprocess.run([script] + overrides, stdout=subprocess.PIPE,
+                               stderr=open(self.log, "a"), text=True)
             if r.returncode:
                 self.skip = "the debug kernel could not be built (see %s)" % self.log
                 return
@@ -126,22 +132,29 @@ class Target:
             self.kernel = os.path.join(cache, "bzImage")
             self.kdir = os.path.join(cache, "build")
             self.moddir = os.path.join(cache, "modules/lib/modules", self.release)
-        elif self.kind == "sid":
-            script = os.path.join(self.top, self.spec["script"])
+        elif self.kind == "chroot":
+            # A kernel of another Debian release, resolved against the
+            # archive at every run (scripts/build-chroot-target).
+            script = os.path.join(self.top, "scripts", "build-chroot-target")
+            what = "%s %s" % (self.spec["suite"], self.spec["package"])
             with open(self.log, "a") as log:
-                r = subprocess.run([script, self.spec["abi"]], stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True)
+                r = subprocess.run([script, self.spec["suite"], self.spec["package"]],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                 log.write(r.stderr)
+            self.notes = [ln.split(": ", 1)[-1] for ln in r.stderr.splitlines()
+                          if ": resolved " in ln or "WARNING" in ln]
             if r.returncode:
                 why = (r.stderr.strip().splitlines() or ["exit %d" % r.returncode])[-1]
-                self.skip = "the sid %s target is unavailable: %s" % (self.spec["abi"], why)
+                self.skip = "%s cannot be prepared: %s" % (what, why)
                 return
-            cache = r.stdout.strip().splitlines()[-1]
-            with open(os.path.join(cache, "release")) as f:
+            kdir = r.stdout.strip().splitlines()[-1]
+            with open(os.path.join(kdir, "release")) as f:
                 self.release = f.read().strip()
-            with open(os.path.join(cache, "kdir")) as f:
+            with open(os.path.join(kdir, "version")) as f:
+                self.version = f.read().strip()
+            with open(os.path.join(kdir, "kdir")) as f:
                 self.kdir = f.read().strip()     # as seen inside the chroot
-            self.root = os.path.join(cache, "chroot")
+            self.root = os.path.join(os.path.dirname(os.path.dirname(kdir)), "chroot")
             self.moddir = os.path.join(self.root, "usr/lib/modules", self.release)
             self.kernel = os.path.join(self.moddir, "vmlinuz")
             self.dkms = True
