@@ -9,9 +9,11 @@
 #define PVB_VIRTIO_DEV_H
 
 #include <linux/atomic.h>
+#include <linux/lockdep.h>
 #include <linux/mutex.h>
 #include <linux/notifier.h>
 #include <linux/page_reporting.h>
+#include <linux/sched.h>
 #include <linux/spinlock.h>
 #include <linux/virtio.h>
 #include <linux/virtio_config.h>
@@ -37,6 +39,8 @@ enum {
  * descriptor free for a migration.
  */
 #define PVB_PFNS_IN_FLIGHT	(4 * PVB_BATCH_PFNS_QEMU)
+/* How long acknowledged deflates may wait for the reaper (pvb_vq_ack()). */
+#define PVB_REAP_DELAY_MS	20
 
 /* One PFN buffer: owned by the device from add to ack. */
 struct pvb_vbuf {
@@ -56,6 +60,7 @@ struct pvb_virtio {
 	struct pvb_balloon *b;
 	struct virtqueue *vqs[PVB_VQ_MAX];
 	struct mutex lock;
+	struct task_struct *lock_owner;	/* who holds @lock: pvb_lock_mine() */
 	wait_queue_head_t acked;
 	struct pvb_host_profile host;
 	unsigned int nbufs;			/* per queue */
@@ -73,7 +78,7 @@ struct pvb_virtio {
 	bool stop;
 	struct delayed_work size_work;
 	struct work_struct stats_work;
-	struct work_struct reap_work;
+	struct delayed_work reap_work;
 	struct work_struct recover_work;
 	bool no_recover;	/* under stop_lock: removal or freeze began */
 	unsigned long recoveries;
@@ -89,6 +94,40 @@ struct pvb_virtio {
 	unsigned long reported_pages;
 	struct virtio_balloon_stat stats[PVB_VIRTIO_NR_STATS];
 };
+
+/*
+ * pv->lock, with its holder recorded.  A migration in a sync mode waits for
+ * the lock (on PREEMPT_RT a preempted holder is then boosted instead of
+ * refusing the page), but never for a lock its own task holds: an
+ * allocation under the lock (pvb_reinit()) may compact, and compaction may
+ * migrate a balloon page.
+ */
+static inline void pvb_lock(struct pvb_virtio *pv)
+{
+	mutex_lock(&pv->lock);
+	WRITE_ONCE(pv->lock_owner, current);
+}
+
+static inline bool pvb_trylock(struct pvb_virtio *pv)
+{
+	if (!mutex_trylock(&pv->lock))
+		return false;
+	WRITE_ONCE(pv->lock_owner, current);
+	return true;
+}
+
+static inline void pvb_unlock(struct pvb_virtio *pv)
+{
+	lockdep_assert_held(&pv->lock);
+	WRITE_ONCE(pv->lock_owner, NULL);
+	mutex_unlock(&pv->lock);
+}
+
+/* Does the running task hold pv->lock?  Only it can have set the owner. */
+static inline bool pvb_lock_mine(struct pvb_virtio *pv)
+{
+	return READ_ONCE(pv->lock_owner) == current;
+}
 
 static inline bool pvb_has(struct pvb_virtio *pv, unsigned int bit)
 {

@@ -104,7 +104,7 @@ static int pvb_probe(struct virtio_device *vdev)
 	pv->stop = true;
 	INIT_DELAYED_WORK(&pv->size_work, pvb_size_work);
 	INIT_WORK(&pv->stats_work, pvb_stats_work);
-	INIT_WORK(&pv->reap_work, pvb_reap_work);
+	INIT_DELAYED_WORK(&pv->reap_work, pvb_reap_work);
 	INIT_WORK(&pv->recover_work, pvb_recover_work);
 
 	err = pvb_find_vqs(pv);
@@ -179,7 +179,7 @@ out_detach:
 out_del_vqs:
 	virtio_reset_device(vdev);
 	pvb_stop_recovery(pv);
-	cancel_work_sync(&pv->reap_work);
+	cancel_delayed_work_sync(&pv->reap_work);
 	vdev->config->del_vqs(vdev);
 out_free:
 	pvb_free(pv);

@@ -88,9 +88,18 @@ static void pvb_vq_ack(struct virtqueue *vq)
 	struct pvb_virtio *pv = vq->vdev->priv;
 
 	wake_up_all(&pv->acked);
-	/* Deflated and migrated pages wait for this to be freed. */
+	/*
+	 * Deflated and migrated pages wait for a reap to be freed.  Not at
+	 * once: a reaper after every migration's acknowledgement took
+	 * pv->lock between compaction's migrations, and on PREEMPT_RT, where
+	 * the compacting task preempts it, held the lock against them (see
+	 * pvb_fe_migrate()).  Every path that waits for buffers reaps on its
+	 * own; this only frees what nobody waits for, a little later, once
+	 * per PVB_REAP_DELAY_MS however many acknowledgements came.
+	 */
 	if (vq == pv->vqs[PVB_VQ_DEFLATE])
-		schedule_work(&pv->reap_work);
+		schedule_delayed_work(&pv->reap_work,
+				      msecs_to_jiffies(PVB_REAP_DELAY_MS));
 }
 
 /* The host is done with @vb: free what waited for it. */
@@ -126,11 +135,12 @@ static void pvb_reap(struct pvb_virtio *pv)
 
 void pvb_reap_work(struct work_struct *work)
 {
-	struct pvb_virtio *pv = container_of(work, struct pvb_virtio, reap_work);
+	struct pvb_virtio *pv = container_of(to_delayed_work(work),
+					     struct pvb_virtio, reap_work);
 
-	mutex_lock(&pv->lock);
+	pvb_lock(pv);
 	pvb_reap(pv);
-	mutex_unlock(&pv->lock);
+	pvb_unlock(pv);
 }
 
 /*

@@ -123,9 +123,9 @@ int pvb_report(struct page_reporting_dev_info *prdev,
 	pvb_host_kick(vq);
 	if (!wait_event_timeout(pv->acked, pvb_report_back(pv, vq),
 				pvb_host_timeout())) {
-		mutex_lock(&pv->lock);
+		pvb_lock(pv);
 		pvb_declare_broken(pv, "a free page report");
-		mutex_unlock(&pv->lock);
+		pvb_unlock(pv);
 		wait_event(pv->acked, pvb_report_back(pv, vq));
 	}
 	if (READ_ONCE(pv->dead)) {
@@ -169,9 +169,9 @@ void pvb_stop_reporting(struct pvb_virtio *pv)
 	spin_unlock_irq(&pv->stop_lock);
 	if (!wait_event_timeout(pv->acked, pvb_report_idle(pv),
 				pvb_host_timeout()) && !pv->dead) {
-		mutex_lock(&pv->lock);
+		pvb_lock(pv);
 		pvb_declare_broken(pv, "a free page report");
-		mutex_unlock(&pv->lock);
+		pvb_unlock(pv);
 		pvb_reset(pv);
 	}
 	page_reporting_unregister(&pv->prdev);

@@ -72,7 +72,7 @@ void pvb_reset(struct pvb_virtio *pv)
 {
 	unsigned int i;
 
-	mutex_lock(&pv->lock);
+	pvb_lock(pv);
 	pvb_wait_inflates(pv);
 	pvb_wait_all(pv, pv->defl, "a deflate at reset");
 	pvb_wait_buf(pv, pv->mig_defl, "a migration deflate at reset");
@@ -85,8 +85,8 @@ void pvb_reset(struct pvb_virtio *pv)
 	}
 	pvb_vbuf_done(pv->mig_infl);
 	pvb_vbuf_done(pv->mig_defl);
-	mutex_unlock(&pv->lock);
-	cancel_work_sync(&pv->reap_work);
+	pvb_unlock(pv);
+	cancel_delayed_work_sync(&pv->reap_work);
 	/* A report woken by the reset may still be looking at its queue. */
 	wait_event(pv->acked, pvb_report_idle(pv));
 	pv->vdev->config->del_vqs(pv->vdev);
@@ -105,14 +105,14 @@ int pvb_reinit(struct pvb_virtio *pv)
 
 	if (err)
 		return err;
-	mutex_lock(&pv->lock);
+	pvb_lock(pv);
 	pvb_free_bufs(pv);
 	err = pvb_alloc_bufs(pv);
 	if (!err) {
 		pv->dead = false;
 		pv->broken = false;
 	}
-	mutex_unlock(&pv->lock);
+	pvb_unlock(pv);
 	if (err) {
 		virtio_reset_device(pv->vdev);
 		pv->vdev->config->del_vqs(pv->vdev);
