@@ -19,7 +19,11 @@ jobs -p > /tmp/loops.pid
 """
 
 
-@test("stress", cost=4)
+# make check: the kernels whose migration paths differ - 6.12 (movable_ops,
+# as 6.1), the debug kernels, and 7.3 rt (kernel_balloon, as sid's 7.2, on
+# PREEMPT_RT).  6.1 and sid run it in the long suite: the same backends,
+# 80 s of a warm make check between them.
+@test("stress", cost=4, check_on=("6.12", "debug-6.12", "trixie-bpo-rt", "debug-rt-6.12"))
 def stress(ctx):
     # On the debug kernel, freed pages are unmapped too: a migration that
     # copies a page we already gave back faults at once.

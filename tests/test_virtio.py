@@ -457,7 +457,10 @@ def virtio_unresponsive_host(ctx):
             ctx.check("0 bad pages" in out, out)
 
 
-@test("virtio_target_rounds", cost=1, targets=("6.12", "debug-6.12"))
+# The rounds are the core's logic, whose locks lockdep sees in every debug
+# group that resizes; the debug kernels run this in the long suite.
+@test("virtio_target_rounds", cost=1, targets=("6.12", "debug-6.12", "debug-rt-6.12"),
+      check_on=("6.12",))
 def virtio_target_rounds(ctx):
     """A resize works in rounds: the host sees actual move as the balloon
     grows, and a new host target ends a resize to the old one at its
@@ -518,7 +521,7 @@ def report_and_wait(ctx, vm, what, fn, timeout=60):
     wait_for(ctx, what, fn, timeout)
 
 
-@test("virtio_reporting_silent_host", cost=1, targets=("debug-6.12", "sid"))
+@test("virtio_reporting_silent_host", cost=1, targets=("debug-6.12", "debug-rt-6.12", "sid"))
 def virtio_reporting_silent_host(ctx):
     """A host that stops serving the reporting queue: the report waits
     host_timeout_ms, the host is declared broken, and removal does not hang
