@@ -69,7 +69,7 @@ struct pvb_virtio {
 	unsigned int largest_sent;		/* PFNs, for stats */
 	/* Migrations refused with -EAGAIN, by reason (see pvb_fe_migrate()). */
 	atomic_long_t mig_busy_lock;	/* pv->lock held by someone else */
-	atomic_long_t mig_busy_host;	/* async: a buffer still with the host */
+	atomic_long_t mig_busy_host;	/* a buffer with the host (async), or a failed wait */
 	atomic_long_t mig_busy_queue;	/* no room in a queue */
 	bool broken;
 	bool dead;		/* reset: deflates need not tell the host */
