@@ -164,7 +164,9 @@ class Runner:
         self.only_targets = only_targets
         self.only_tests = only_tests
         self.long_suite = long_suite
-        self.lock = threading.Lock()
+        # Re-entrant: prepare() reports a failed target (emit() takes the
+        # lock) while holding the condition built on it.
+        self.lock = threading.RLock()
         self.n = 0
         self.counts = {"ok": 0, "fail": 0, "skip": 0}
         self.phases = []            # (what, seconds)
