@@ -248,6 +248,7 @@ class VM:
                     break
                 wait = min(wait * 2, 16)
         self.boot_seconds = time.time() - start
+        self.cmd_log.write("# booted in %.1f s\n" % self.boot_seconds)
 
     def start(self):
         """Boot; retry (and say so) only when the guest dies before the
@@ -275,6 +276,7 @@ class VM:
         self.seq += 1
         cid = "c%d" % self.seq
         line = "%s %s\n" % (cid, base64.b64encode(script.encode()).decode())
+        t0 = time.time()
         if not _sync:
             self.cmd_log.write("$ %s\n" % script)
         self.cmd_sock.sendall(line.encode())
@@ -292,7 +294,9 @@ class VM:
                     out = out[:-1]
                 rc = int(m.group(1))
                 if not _sync:
-                    self.cmd_log.write(out + ("\n" if out else "") + "[rc=%d]\n" % rc)
+                    # The time each command took: where a test's minutes go.
+                    self.cmd_log.write(out + ("\n" if out else "") + "[rc=%d %.1fs]\n"
+                                       % (rc, time.time() - t0))
                     self.cmd_log.flush()
                 return rc, out
             if BUDGET.exhausted():
