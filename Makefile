@@ -18,6 +18,9 @@
 #   make check-loaded         make check with one core kept busy, timed
 #   make check-rt-debug       the tests on a PREEMPT_RT debug kernel (lockdep,
 #                             DEBUG_ATOMIC_SLEEP); builds it the first time
+#   make check-arm64          the tests on Debian's arm64 kernel, cross-built
+#                             and booted under qemu-system-aarch64 (TCG);
+#                             make check only builds for arm64
 #   make matrix               W=1 builds against every Debian amd64 kernel
 #                             flavour the archive serves (chroots)
 #   make demo                 boot a VM and show the balloon at work
@@ -41,7 +44,7 @@ VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' $(SRC)/dkms.conf)
 SHIP := Makefile Kbuild dkms.conf src include scripts/conftest.sh scripts/probes \
 	scripts/pvballoon-modprobe.conf scripts/dkms-post-install scripts/dkms-post-remove
 
-.PHONY: all modules conftest install clean check check-long check-cold check-loaded check-rt-debug matrix \
+.PHONY: all modules conftest install clean check check-long check-cold check-loaded check-rt-debug check-arm64 matrix \
 	demo bench deps deb dkms-src fuzz soak
 
 all: modules
@@ -88,6 +91,12 @@ check-loaded:
 
 check-rt-debug:
 	$(SRC)/tests/run -t debug-rt-6.12
+
+# --long: stress (60 s) and the in-tree driver's runs of the virtio
+# scenarios on arm64 too.
+check-arm64:
+	$(SRC)/scripts/install-deps arm64
+	$(SRC)/tests/run --no-deps --long -t trixie-arm64
 
 matrix:
 	$(SRC)/scripts/install-deps

@@ -8,7 +8,7 @@ import subprocess
 
 from harness.errors import Skip
 from harness.runner import test
-from harness.targets import copy_tree, pvb_version, sh
+from harness.targets import copy_tree, dkms_lock, pvb_version, sh
 from harness.vocab import DEBUGFS
 
 FILES = {"inflate", "deflate", "target", "stats", "migration", "verify"}
@@ -146,6 +146,17 @@ def dkms(ctx):
         dep = t.cmd(["modinfo", "-k", t.release, "-n", "pvballoon"]).strip()
         ctx.check("updates/dkms" in dep, "depmod does not resolve pvballoon to the dkms module: %s" % dep)
         ctx.check(t.module and os.path.exists(t.module), "the guests' module did not come from dkms")
+    with ctx.step("untested_arch_refused"):
+        # dkms.conf's BUILD_EXCLUSIVE_ARCH names what the suite boots
+        # (x86_64, aarch64): for any other architecture dkms refuses with
+        # its "skipped" status, 77, before building anything.
+        try:
+            with dkms_lock():
+                out = t.cmd(["dkms", "build", "pvballoon/" + ver, "-k", t.release + "/ppc64le"])
+            ctx.check(False, "dkms built pvballoon for ppc64le: %s" % out[-300:])
+        except RuntimeError as e:
+            ctx.check("failed (77)" in str(e) and "BUILD_EXCLUSIVE" in str(e),
+                      "dkms build for ppc64le: %s" % str(e)[-400:])
 
 
 FUZZ_SECONDS = 20          # make check's slice; make fuzz runs 600

@@ -93,18 +93,19 @@ def modname(path):
     return os.path.basename(path).split(".ko")[0].replace("-", "_")
 
 
-def build(out, init_script, boot_modules=(), extra_modules=(), files=()):
+def build(out, init_script, boot_modules=(), extra_modules=(), files=(), busybox=BUSYBOX):
     """Write an initramfs to @out.
 
     @boot_modules: module paths loaded by /init, in order.
     @extra_modules: module paths placed under /modules for tests to insmod.
     @files: (guest path, host path, mode) tuples.
+    @busybox: a static busybox of the guest's architecture.
     """
     c = Cpio(out)
     for d in ("bin", "sbin", "usr/bin", "usr/sbin", "proc", "sys", "dev", "tmp", "root",
               "etc", "modules"):
         c.mkdir(d)
-    with open(BUSYBOX, "rb") as f:
+    with open(busybox, "rb") as f:
         c.file("bin/busybox", f.read(), 0o755)
     c.symlink("bin/sh", "busybox")
     c.chardev("dev/console", 5, 1)

@@ -306,6 +306,11 @@ class Runner:
                         continue
                     if t.spec.get("tests") and name not in t.spec["tests"]:
                         continue
+                    # "check_tests": what make check runs of a target whose
+                    # full set has its own make target (named with -t).
+                    if (not self.only_targets and t.spec.get("check_tests")
+                            and name not in t.spec["check_tests"]):
+                        continue
                     if self.only_tests and name not in self.only_tests:
                         continue
                     self.seq += 1

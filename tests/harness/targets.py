@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
 """Targets: a kernel to boot, a tree to build against, pvballoon built for it."""
+import contextlib
 import fcntl
 import glob
 import json
@@ -9,6 +10,9 @@ import shutil
 import subprocess
 
 from . import initramfs
+
+# Debian's architecture names as dkms (uname -m) spells them.
+DKMS_ARCH = {"arm64": "aarch64"}
 
 
 def sh(cmd, log=None, **kw):
@@ -21,6 +25,15 @@ def sh(cmd, log=None, **kw):
     if r.returncode:
         raise RuntimeError("%s failed (%d):\n%s" % (cmd, r.returncode, r.stdout[-3000:]))
     return r.stdout
+
+
+@contextlib.contextmanager
+def dkms_lock():
+    """One dkms command at a time: targets share this machine's (and a
+    release's chroot's) /var/lib/dkms."""
+    with open("/tmp/pvballoon-dkms.lock", "w") as lockf:
+        fcntl.flock(lockf, fcntl.LOCK_EX)
+        yield
 
 
 # PVB_COLD=1 (scripts/check-timed --cold): DKMS state left by earlier runs
@@ -95,6 +108,10 @@ class Target:
         self.initrd = self.initrd_intree = None
         self.dkms = False
         self.root = ""             # a build chroot ("" = this machine)
+        # The guest's architecture (targets.json "arch"; chroot targets):
+        # arm64 boots under qemu-system-aarch64 -M virt (harness/vm.py).
+        self.arch = spec.get("arch", "amd64")
+        self.busybox = initramfs.BUSYBOX
         self.version = None        # the Debian package version, when known
         self.notes = []            # what preparing it found worth printing
 
@@ -138,7 +155,8 @@ class Target:
             script = os.path.join(self.top, "scripts", "build-chroot-target")
             what = "%s %s" % (self.spec["suite"], self.spec["package"])
             with open(self.log, "a") as log:
-                r = subprocess.run([script, self.spec["suite"], self.spec["package"]],
+                arch = ["--arch", self.arch] if self.arch != "amd64" else []
+                r = subprocess.run([script] + arch + [self.spec["suite"], self.spec["package"]],
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                 log.write(r.stderr)
             self.notes = [ln.split(": ", 1)[-1] for ln in r.stderr.splitlines()
@@ -158,6 +176,11 @@ class Target:
             self.moddir = os.path.join(self.root, "usr/lib/modules", self.release)
             self.kernel = os.path.join(self.moddir, "vmlinuz")
             self.dkms = True
+            if self.arch != "amd64":
+                with open(os.path.join(kdir, "busybox")) as f:
+                    self.busybox = f.read().strip()
+                with open(os.path.join(kdir, "cc")) as f:
+                    self.cc = f.read().strip()
         elif self.kind == "guest":
             # A real Debian guest booted from its own disk; the tests build
             # and install pvballoon inside it, as a user does.
@@ -224,11 +247,14 @@ class Target:
         mv = "pvballoon/" + ver
         usrsrc = self.root + "/usr/src/pvballoon-" + ver
         built = self.root + "/var/lib/dkms/pvballoon/%s/%s/*/module/pvballoon.ko*" % (ver, self.release)
-        fresh = os.path.join(self.build_dir, "dkms-src")
-        copy_tree(self.top, fresh)
+        # What ships, as the README's `make dkms-src` stages it: a change
+        # to the tests or the README rebuilds nothing.
+        stage = os.path.join(self.build_dir, "dkms-src")
+        shutil.rmtree(stage, ignore_errors=True)
+        sh(["make", "-s", "-C", self.top, "dkms-src", "DESTDIR=" + stage])
+        fresh = os.path.join(stage, "usr/src/pvballoon-" + ver)
         digest = sh("cd %s && find . -type f | LC_ALL=C sort | xargs sha256sum | sha256sum" % fresh)
-        with open("/tmp/pvballoon-dkms.lock", "w") as lockf:
-            fcntl.flock(lockf, fcntl.LOCK_EX)
+        with dkms_lock():
             stamp = os.path.join(usrsrc, ".pvb-digest")
             cold = os.environ.get("PVB_COLD") == "1" and self.root not in _cold_done
             _cold_done.add(self.root)
@@ -242,9 +268,13 @@ class Target:
                 self.cmd(["dkms", "add", mv], log=self.log)
                 with open(stamp, "w") as f:
                     f.write(digest)
+            # Another architecture: dkms's kernel/arch form, which is
+            # what BUILD_EXCLUSIVE_ARCH is matched against; the headers
+            # carry the cross compiler's name (build-chroot-target).
+            kver = self.release + ("/" + DKMS_ARCH[self.arch] if self.arch != "amd64" else "")
             if not glob.glob(built):
-                self.cmd(["dkms", "build", mv, "-k", self.release], log=self.log)
-                self.cmd(["dkms", "install", mv, "-k", self.release, "--force"], log=self.log)
+                self.cmd(["dkms", "build", mv, "-k", kver], log=self.log)
+                self.cmd(["dkms", "install", mv, "-k", kver, "--force"], log=self.log)
             mods = glob.glob(built)
             if not mods:
                 raise RuntimeError("dkms built no pvballoon.ko for " + self.release)
@@ -258,12 +288,31 @@ class Target:
         return found[0] if found else None
 
     # ------------------------------------------------------------ initramfs
+    def guest_binaries(self, host_bins):
+        """The test guest's helpers (tests/guest/*.c) for this target: the
+        host's static builds, or, for another architecture, the same
+        sources cross-compiled in the target's chroot."""
+        if self.arch == "amd64":
+            return host_bins
+        out = os.path.join(self.build_dir, "guest")
+        os.makedirs(out, exist_ok=True)
+        bins = []
+        for src in sorted(glob.glob(os.path.join(self.top, "tests", "guest", "*.c"))):
+            c = os.path.join(out, os.path.basename(src))
+            shutil.copy(src, c)
+            self.cmd([self.cc, "-static", "-O2", "-Wall", "-Werror", "-o", c[:-2], c], log=self.log,
+                     bind=out)
+            bins.append(c[:-2])
+        return bins
+
     def build_initrd(self, guest_bins):
+        guest_bins = self.guest_binaries(guest_bins)
         boot = initramfs.module_order(self.moddir, self.spec.get("boot_modules", []))
         init = os.path.join(self.top, "tests", "guest", "init")
         files = [("bin/" + os.path.basename(b), b, 0o755) for b in guest_bins]
         self.initrd = initramfs.build(os.path.join(self.build_dir, "initrd.cpio"), init,
-                                      boot_modules=boot, extra_modules=[self.module], files=files)
+                                      boot_modules=boot, extra_modules=[self.module], files=files,
+                                      busybox=self.busybox)
         vb = self.intree("virtio_balloon")
         self.initrd_intree = None
         if vb:
@@ -271,7 +320,7 @@ class Target:
                      if m not in boot]
             self.initrd_intree = initramfs.build(
                 os.path.join(self.build_dir, "initrd-intree.cpio"), init, boot_modules=boot,
-                extra_modules=[self.module] + extra, files=files)
+                extra_modules=[self.module] + extra, files=files, busybox=self.busybox)
 
     def prepare(self, guest_bins):
         self.resolve()

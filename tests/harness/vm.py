@@ -38,6 +38,7 @@ SPLAT = re.compile(
 READY = b"PVB-INIT: command channel ready"
 
 QEMU = "qemu-system-x86_64"
+QEMU_ARM64 = "qemu-system-aarch64"
 
 
 # QEMU dies with the runner: a runner killed by CI's timeout or ^C left its
@@ -120,22 +121,36 @@ class VM:
         self.ctx = None
 
     # ---------------------------------------------------------------- boot
+    def arm64(self):
+        return getattr(self.target, "arch", "amd64") == "arm64"
+
     def kernel_cmdline(self):
-        return ("console=ttyS0 panic=-1 oops=panic panic_on_warn=1 "
+        # arm64's virt machine: the console is its PL011, the command
+        # channel a virtio console (tests/guest/init reads pvb.cmd=).
+        con = "console=ttyAMA0 pvb.cmd=hvc0" if self.arm64() else "console=ttyS0"
+        return (con + " panic=-1 oops=panic panic_on_warn=1 "
                 "no_hash_pointers " + self.target.append + " " + self.append).strip()
 
     def qemu_argv(self):
         cmdline = self.kernel_cmdline()
         machine = self.target.spec.get("machine")
-        argv = [QEMU] + (["-M", machine] if machine else []) + [
+        if self.arm64():
+            # cortex-a57: ARMv8.0, no pointer authentication or SVE to
+            # emulate, which TCG would spend most of its time on.
+            head = [QEMU_ARM64, "-M", machine or "virt", "-cpu", "cortex-a57"]
+            con = ["-serial", "chardev:con"]
+            cmd = ["-device", "virtio-serial-pci,id=vser", "-device", "virtconsole,chardev=cmd"]
+        else:
+            head = [QEMU] + (["-M", machine] if machine else [])
+            con = ["-device", "isa-serial,chardev=con"]
+            cmd = ["-device", "isa-serial,chardev=cmd"]
+        argv = head + [
                 "-accel", "tcg", "-m", self.mem, "-smp", str(self.smp),
                 "-nodefaults", "-display", "none", "-no-reboot",
                 "-kernel", self.target.kernel, "-initrd", self.initrd,
                 "-append", cmdline.strip(),
-                "-chardev", "file,id=con,append=on,path=" + self.console,
-                "-device", "isa-serial,chardev=con",
-                "-chardev", "socket,id=cmd,path=%s/cmd.sock,server=on,wait=off" % self.tmp,
-                "-device", "isa-serial,chardev=cmd",
+                "-chardev", "file,id=con,append=on,path=" + self.console] + con + [
+                "-chardev", "socket,id=cmd,path=%s/cmd.sock,server=on,wait=off" % self.tmp] + cmd + [
                 "-qmp", "unix:%s/qmp.sock,server=on,wait=off" % self.tmp]
         if self.balloon is not None:
             opts = ",".join("%s=%s" % kv for kv in self.balloon.items())
