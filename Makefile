@@ -93,10 +93,10 @@ check-rt-debug:
 	$(SRC)/tests/run -t debug-rt-6.12
 
 # --long: stress (60 s) and the in-tree driver's runs of the virtio
-# scenarios on arm64 too.
+# scenarios on arm64 too; trixie-arm64-mmio: the balloon on virtio-mmio.
 check-arm64:
 	$(SRC)/scripts/install-deps arm64
-	$(SRC)/tests/run --no-deps --long -t trixie-arm64
+	$(SRC)/tests/run --no-deps --long -t trixie-arm64 -t trixie-arm64-mmio
 
 matrix:
 	$(SRC)/scripts/install-deps
