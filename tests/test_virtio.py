@@ -161,17 +161,15 @@ def plain_device(ctx, driver):
             ctx.check(rss >= mib * MIB, "host RSS %d MiB after the guest touched %d MiB" % (rss // MIB, mib))
         if not pvb:
             return
-        with ctx.step("pvballoon/guest_requests_visible"):
-            vm.sh("echo 64M > %s/inflate" % D)
-            ctx.check(actual(vm) == GUEST - 64 * MIB, "debugfs inflate: actual %d MiB" % (actual(vm) // MIB))
-            set_balloon(ctx, vm, GUEST - 256 * MIB)          # the host writes last
-            ctx.check(vm.stats()["current"] == 65536, "host target not followed")
-            vm.sh("echo 128M > %s/deflate" % D)               # then the guest
-            time.sleep(2)
-            ctx.check(actual(vm) == GUEST - 128 * MIB and vm.stats()["target"] == pages(128 * MIB),
-                      "guest write did not stand: actual %d MiB" % (actual(vm) // MIB))
-            vm.sh("echo 0 > %s/target" % D)
-            ctx.check(actual(vm) == GUEST, "target 0: actual %d MiB" % (actual(vm) // MIB))
+        # targets.json "virtio_light" (make check on the debug kernel and
+        # the cloud flavour): two steps of control logic - whose target
+        # stands, where the reserve stops the balloon - that the other
+        # kernels check on the same code, and that cost a guest filled to
+        # its reserve there (50-100 s beside the other guests).  The long
+        # suite runs them everywhere.
+        light = ctx.target.spec.get("virtio_light") and not ctx.runner.long_suite
+        if not light:
+            guest_requests_visible(ctx, vm)
         with ctx.step("pvballoon/rapid_targets_and_zero"):
             for mib in (900, 300, 700, 100, 800, 450, 1000, 200, 600):
                 vm.qmp("balloon", value=mib * MIB)
@@ -180,24 +178,8 @@ def plain_device(ctx, driver):
                       "after rapid changes: %s" % vm.stats())
             set_balloon(ctx, vm, GUEST)                       # num_pages = 0
             ctx.check(vm.stats()["current"] == 0, "target 0 not reached: %s" % vm.stats())
-        with ctx.step("pvballoon/host_target_too_big"):
-            v0, tot = vm.vmstat(), vm.meminfo()["MemTotal"]
-            vm.qmp("balloon", value=16 * MIB)
-            wait_for(ctx, "the balloon to stop growing",
-                     lambda: vm.stats()["reserve_stops"] > 0 and vm.stats()["current"] * 4 > tot * 0.7, 120)
-            time.sleep(3)
-            s, v1 = vm.stats(), vm.vmstat()
-            ctx.note("%s host target 16 MiB: balloon holds %d MiB, %d reserve stops, oom_kill +%d"
-                     % (ctx.target.name, s["current"] // 256, s["reserve_stops"], v1["oom_kill"] - v0["oom_kill"]))
-            ctx.check(v1["oom_kill"] == v0["oom_kill"], "the OOM killer woke")
-            ctx.check(vm.sh("echo alive; ls /proc | wc -l").startswith("alive"), "guest unusable")
-            # The host target is retried every second: compare a balloon
-            # size that held still across the read of actual.
-            def agrees():
-                c1, a, c2 = vm.stats()["current"], actual(vm), vm.stats()["current"]
-                return c1 == c2 and a == GUEST - c1 * PAGE
-            wait_for(ctx, "actual to match the balloon", agrees, 30)
-            set_balloon(ctx, vm, GUEST)
+        if not light:
+            host_target_too_big(ctx, vm)
         with ctx.step("pvballoon/suspend_resume"):
             rc, _ = vm.run("[ -w /sys/power/pm_test ] && grep -qw mem /sys/power/state")
             if rc:
@@ -219,6 +201,45 @@ def plain_device(ctx, driver):
             ctx.check("released: 131072 pages" in vm.sh("dmesg"), "no release message")
             _, out = touch_most(vm)
             ctx.check("0 bad pages" in out, out)
+
+
+def guest_requests_visible(ctx, vm):
+    """A guest write and a host target: the last writer wins, and the
+    host sees the guest's (virtio_plain, pvballoon)."""
+    with ctx.step("pvballoon/guest_requests_visible"):
+        vm.sh("echo 64M > %s/inflate" % D)
+        ctx.check(actual(vm) == GUEST - 64 * MIB, "debugfs inflate: actual %d MiB" % (actual(vm) // MIB))
+        set_balloon(ctx, vm, GUEST - 256 * MIB)          # the host writes last
+        ctx.check(vm.stats()["current"] == 65536, "host target not followed")
+        vm.sh("echo 128M > %s/deflate" % D)               # then the guest
+        time.sleep(2)
+        ctx.check(actual(vm) == GUEST - 128 * MIB and vm.stats()["target"] == pages(128 * MIB),
+                  "guest write did not stand: actual %d MiB" % (actual(vm) // MIB))
+        vm.sh("echo 0 > %s/target" % D)
+        ctx.check(actual(vm) == GUEST, "target 0: actual %d MiB" % (actual(vm) // MIB))
+
+
+def host_target_too_big(ctx, vm):
+    """A host target the guest cannot meet: the reserve stops the
+    balloon, nobody is OOM-killed, actual tells the truth."""
+    with ctx.step("pvballoon/host_target_too_big"):
+        v0, tot = vm.vmstat(), vm.meminfo()["MemTotal"]
+        vm.qmp("balloon", value=16 * MIB)
+        wait_for(ctx, "the balloon to stop growing",
+                 lambda: vm.stats()["reserve_stops"] > 0 and vm.stats()["current"] * 4 > tot * 0.7, 120)
+        time.sleep(3)
+        s, v1 = vm.stats(), vm.vmstat()
+        ctx.note("%s host target 16 MiB: balloon holds %d MiB, %d reserve stops, oom_kill +%d"
+                 % (ctx.target.name, s["current"] // 256, s["reserve_stops"], v1["oom_kill"] - v0["oom_kill"]))
+        ctx.check(v1["oom_kill"] == v0["oom_kill"], "the OOM killer woke")
+        ctx.check(vm.sh("echo alive; ls /proc | wc -l").startswith("alive"), "guest unusable")
+        # The host target is retried every second: compare a balloon
+        # size that held still across the read of actual.
+        def agrees():
+            c1, a, c2 = vm.stats()["current"], actual(vm), vm.stats()["current"]
+            return c1 == c2 and a == GUEST - c1 * PAGE
+        wait_for(ctx, "actual to match the balloon", agrees, 30)
+        set_balloon(ctx, vm, GUEST)
 
 
 def each_driver(ctx, scenario, config):
