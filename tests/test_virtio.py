@@ -55,6 +55,21 @@ def set_balloon(ctx, vm, size, what=""):
     return time.time() - t0
 
 
+def resize_under_way(ctx, vm):
+    """Wait (up to a minute) for the first round of a host resize from an
+    empty balloon: actual has moved, the rest is still to come."""
+    deadline = time.time() + 60 * ctx.target.slow
+    while actual(vm) == GUEST and time.time() < deadline:
+        time.sleep(0.01)
+
+
+def need_pm_test(vm):
+    """Skip the step unless the guest can fake a suspend (pm_test, mem)."""
+    rc, _ = vm.run("[ -w /sys/power/pm_test ] && grep -qw mem /sys/power/state")
+    if rc:
+        raise Skip("no /sys/power/pm_test or no mem sleep state in this guest")
+
+
 # ------------------------------------------------------------------ boot A
 def features(ctx, vm, driver, config):
     """The feature bits the driver negotiated, kept for the parity check.
@@ -181,9 +196,7 @@ def plain_device(ctx, driver):
         if not light:
             host_target_too_big(ctx, vm)
         with ctx.step("pvballoon/suspend_resume"):
-            rc, _ = vm.run("[ -w /sys/power/pm_test ] && grep -qw mem /sys/power/state")
-            if rc:
-                raise Skip("no /sys/power/pm_test or no mem sleep state in this guest")
+            need_pm_test(vm)
             set_balloon(ctx, vm, GUEST - 256 * MIB)
             s0 = vm.stats()
             vm.sh("echo devices > /sys/power/pm_test; echo mem > /sys/power/state; echo none > /sys/power/pm_test")
@@ -509,10 +522,7 @@ def virtio_target_rounds(ctx):
             set_balloon(ctx, vm, GUEST)      # from empty, whatever the step before left
             v0 = vm.vmstat()
             vm.qmp("balloon", value=GUEST - big)
-            # Wait for the first round, so the old resize is under way.
-            deadline = time.time() + 60 * ctx.target.slow
-            while actual(vm) == GUEST and time.time() < deadline:
-                time.sleep(0.01)
+            resize_under_way(ctx, vm)
             vm.qmp("balloon", value=GUEST)
             set_balloon(ctx, vm, GUEST)
             wait_for(ctx, "the balloon to empty", lambda: vm.stats()["current"] == 0, 60)
@@ -525,9 +535,7 @@ def virtio_target_rounds(ctx):
             # A deflate of more than the balloon holds is refused and
             # changes nothing: it must not end the host's resize either.
             vm.qmp("balloon", value=GUEST - big)
-            deadline = time.time() + 60 * ctx.target.slow
-            while actual(vm) == GUEST and time.time() < deadline:
-                time.sleep(0.01)
+            resize_under_way(ctx, vm)
             r = vm.sh("pvbwrite %s/deflate 4G" % D).strip()
             ctx.check(r == "err EINVAL", "deflate 4G: %s" % r)
             wait_for(ctx, "the host's target after a refused write",
@@ -542,13 +550,9 @@ def virtio_target_rounds(ctx):
             # acks the whole resize takes about a second here, so this
             # cannot tell a work that stops at a round's end for a suspend
             # (a PM notifier; not done yet) from one that finishes first.
-            rc, _ = vm.run("[ -w /sys/power/pm_test ] && grep -qw mem /sys/power/state")
-            if rc:
-                raise Skip("no /sys/power/pm_test or no mem sleep state in this guest")
+            need_pm_test(vm)
             vm.qmp("balloon", value=GUEST - big)
-            deadline = time.time() + 60 * ctx.target.slow
-            while actual(vm) == GUEST and time.time() < deadline:
-                time.sleep(0.01)
+            resize_under_way(ctx, vm)
             # pm_test "devices": freeze, suspend the devices, wait 5 s, resume.
             t0 = time.time()
             rc, out = vm.run("dmesg -c > /dev/null; echo devices > /sys/power/pm_test; "
