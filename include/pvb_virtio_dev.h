@@ -2,8 +2,9 @@
 /*
  * pvballoon virtio front-end, inside: the device state its files share
  * (virtio.c, virtio_queue.c, virtio_ops.c, virtio_reset.c,
- * virtio_report.c, virtio_stats.c, virtio_takeover.c).  Nothing outside
- * the front-end includes this; the rest of the module sees pvb_virtio.h.
+ * virtio_report.c, virtio_range.c, virtio_stats.c, virtio_takeover.c).
+ * Nothing outside the front-end includes this; the rest of the module
+ * sees pvb_virtio.h.
  */
 #ifndef PVB_VIRTIO_DEV_H
 #define PVB_VIRTIO_DEV_H
@@ -13,6 +14,7 @@
 #include <linux/mutex.h>
 #include <linux/notifier.h>
 #include <linux/page_reporting.h>
+#include <linux/scatterlist.h>
 #include <linux/sched.h>
 #include <linux/spinlock.h>
 #include <linux/virtio.h>
@@ -52,6 +54,21 @@ struct pvb_vbuf {
 };
 
 /*
+ * Range discards (virtio_range.c): a range buffer holds the whole 2 MiB
+ * blocks of one core batch; four of them fill the 32 descriptors of QEMU's
+ * reporting queue, the smallest of the hosts'.
+ */
+#define PVB_RANGE_ENTRIES	(PVB_BATCH_PAGES / PVB_HUGE_PAGES)
+#define PVB_RANGE_BUFS		4
+
+/* One range buffer: owned by the device from add to ack. */
+struct pvb_rbuf {
+	bool busy;
+	unsigned int n;
+	struct scatterlist sg[PVB_RANGE_ENTRIES];
+};
+
+/*
  * One virtio-balloon device.  @lock serialises use of the inflate and
  * deflate queues and their buffers; migration only try-locks it.
  */
@@ -76,6 +93,8 @@ struct pvb_virtio {
 
 	spinlock_t stop_lock;
 	bool stop;
+	bool sleeping;	/* under stop_lock: a suspend or hibernation is coming */
+	struct notifier_block pm_nb;
 	struct delayed_work size_work;
 	struct work_struct stats_work;
 	struct delayed_work reap_work;
@@ -91,6 +110,14 @@ struct pvb_virtio {
 	bool reporting;		/* registered with page reporting */
 	bool report_stop;	/* under stop_lock: no new reports */
 	bool report_busy;	/* under stop_lock: a report is in flight */
+	/*
+	 * Written under pv->lock and stop_lock: range buffers own the
+	 * reporting queue (virtio_range.c); excludes report_busy.
+	 */
+	bool range_busy;
+	unsigned int range_bufs;
+	struct pvb_rbuf ranges[PVB_RANGE_BUFS];
+	unsigned long range_blocks;	/* 2 MiB blocks sent as ranges */
 	unsigned long reported_pages;
 	struct virtio_balloon_stat stats[PVB_VIRTIO_NR_STATS];
 };
@@ -145,12 +172,14 @@ void pvb_host_kick(struct virtqueue *vq);
 int pvb_find_vqs(struct pvb_virtio *pv);
 int pvb_alloc_bufs(struct pvb_virtio *pv);
 void pvb_free_bufs(struct pvb_virtio *pv);
+void pvb_put_pages(struct list_head *pages);
 void pvb_vbuf_done(struct pvb_vbuf *vb);
 void pvb_reap_work(struct work_struct *work);
 int pvb_wait_buf(struct pvb_virtio *pv, struct pvb_vbuf *vb, const char *what);
 int pvb_wait_all(struct pvb_virtio *pv, struct pvb_vbuf **bufs,
 		 const char *what);
 int pvb_wait_inflates(struct pvb_virtio *pv);
+int pvb_wait_deflates(struct pvb_virtio *pv);
 bool pvb_migration_busy(struct pvb_virtio *pv);
 struct pvb_vbuf *pvb_get_buf(struct pvb_virtio *pv, int q,
 			     struct pvb_vbuf **bufs, const char *what);
@@ -164,6 +193,7 @@ void pvb_kick(struct pvb_virtio *pv, int q);
 extern const struct pvb_frontend_ops pvb_virtio_ops;
 void pvb_size_work(struct work_struct *work);
 void pvb_config_changed(struct virtio_device *vdev);
+int pvb_pm_notify(struct notifier_block *nb, unsigned long action, void *data);
 
 /* virtio_reset.c: an unresponsive host, reset and recovery. */
 void pvb_declare_broken(struct pvb_virtio *pv, const char *what);
@@ -179,6 +209,16 @@ int pvb_report(struct page_reporting_dev_info *prdev,
 bool pvb_report_idle(struct pvb_virtio *pv);
 void pvb_stop_reporting(struct pvb_virtio *pv);
 void pvb_start_reporting(struct pvb_virtio *pv);
+
+/* virtio_range.c: whole blocks as ranges on the reporting queue. */
+const char *pvb_range_off(struct pvb_virtio *pv);
+void pvb_range_setup(struct pvb_virtio *pv);
+void pvb_range_send(struct pvb_virtio *pv, struct list_head *pages,
+		    struct list_head *sent);
+void pvb_range_reap(struct pvb_virtio *pv);
+bool pvb_range_pending(struct pvb_virtio *pv);
+int pvb_range_wait(struct pvb_virtio *pv);
+void pvb_range_forget(struct pvb_virtio *pv);
 
 /* virtio_stats.c: the stats queue. */
 void pvb_stats_request(struct virtqueue *vq);

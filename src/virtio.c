@@ -11,6 +11,7 @@
  *   virtio_ops.c       the operations the core calls; the host's target
  *   virtio_reset.c     an unresponsive host: reset and recovery
  *   virtio_report.c    deflate-on-OOM and free page reporting
+ *   virtio_range.c     whole 2 MiB blocks as ranges on the reporting queue
  *   virtio_stats.c     the stats queue
  *   virtio_host.c      which host it is and the buffer shapes it takes
  *   virtio_takeover.c  driver registration; devices of another driver
@@ -30,6 +31,7 @@
 #include <linux/poison.h>
 #include <linux/page_reporting.h>
 #include <linux/slab.h>
+#include <linux/suspend.h>
 #include <linux/virtio.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_ring.h>
@@ -74,6 +76,11 @@ void pvb_halt(struct pvb_virtio *pv)
 	cancel_delayed_work_sync(&pv->size_work);
 	cancel_work_sync(&pv->stats_work);
 }
+
+static bool pvb_free_page_reporting = true;
+module_param_named(free_page_reporting, pvb_free_page_reporting, bool, 0444);
+MODULE_PARM_DESC(free_page_reporting,
+		 "Report free guest memory to a host that offers VIRTIO_BALLOON_F_REPORTING (default 1; range discards use the queue either way)");
 
 static void pvb_free(struct pvb_virtio *pv)
 {
@@ -148,7 +155,7 @@ static int pvb_probe(struct virtio_device *vdev)
 		if (err)
 			goto out_detach;
 	}
-	if (pvb_has(pv, VIRTIO_BALLOON_F_REPORTING)) {
+	if (pvb_has(pv, VIRTIO_BALLOON_F_REPORTING) && pvb_free_page_reporting) {
 		if (virtqueue_get_vring_size(pv->vqs[PVB_VQ_REPORTING]) <
 		    PAGE_REPORTING_CAPACITY) {
 			err = -ENOSPC;
@@ -160,6 +167,10 @@ static int pvb_probe(struct virtio_device *vdev)
 			goto out_oom;
 		pv->reporting = true;
 	}
+	pv->pm_nb.notifier_call = pvb_pm_notify;
+	err = register_pm_notifier(&pv->pm_nb);
+	if (err)
+		goto out_reporting;
 	pvb_start(pv);
 	dev_info(&vdev->dev, "pvballoon drives this virtio-balloon: host %s (%s), buffers of up to %u PFNs, %u in flight per queue\n",
 		 pv->host.name, pv->host.why, pv->host.max_pfns, pv->nbufs);
@@ -169,8 +180,15 @@ static int pvb_probe(struct virtio_device *vdev)
 		 pvb_has(pv, VIRTIO_BALLOON_F_DEFLATE_ON_OOM) ? " deflate-on-oom" : "",
 		 pvb_has(pv, VIRTIO_BALLOON_F_PAGE_POISON) ? " page-poison" : "",
 		 pv->reporting ? " free-page-reporting" : "");
+	if (pvb_has(pv, VIRTIO_BALLOON_F_REPORTING))
+		dev_info(&vdev->dev, "range discards %s\n",
+			 pvb_range_off(pv) ?:
+			 "on: whole 2 MiB blocks go to the host as one range each on the reporting queue");
 	return 0;
 
+out_reporting:
+	if (pv->reporting)
+		page_reporting_unregister(&pv->prdev);
 out_oom:
 	if (pvb_has(pv, VIRTIO_BALLOON_F_DEFLATE_ON_OOM))
 		unregister_oom_notifier(&pv->oom_nb);
@@ -191,6 +209,7 @@ static void pvb_remove(struct virtio_device *vdev)
 	struct pvb_virtio *pv = vdev->priv;
 	unsigned long pages;
 
+	unregister_pm_notifier(&pv->pm_nb);
 	pvb_stop_recovery(pv);
 	pages = pvb_pages(pv->b);
 

@@ -14,6 +14,9 @@
  * (not enough free memory) is retried every second until it is met, the
  * guest writes a target of its own, or an OOM notification gives pages back.
  *
+ * A suspend or hibernation stops a resize at its round's end
+ * (pvb_pm_notify()), so that the freezer does not wait for all of it.
+ *
  * Migration sends "inflate new" and "deflate old" only when no migration
  * buffer is in flight, and keeps a reference on the old page until the
  * host acknowledged its deflate, so it never blocks in MIGRATE_ASYNC and
@@ -23,15 +26,23 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/delay.h>
 #include <linux/migrate.h>
 #include <linux/mm.h>
+#include <linux/module.h>
 #include <linux/seq_file.h>
+#include <linux/suspend.h>
 #include <linux/virtio.h>
 #include <linux/virtio_config.h>
 #include <linux/workqueue.h>
 
 #include "pvb_core.h"
 #include "pvb_virtio_dev.h"
+
+static unsigned int pvb_fault_round_delay_ms;
+module_param_named(fault_round_delay_ms, pvb_fault_round_delay_ms, uint, 0644);
+MODULE_PARM_DESC(fault_round_delay_ms,
+		 "Testing aid: every resize round takes this much longer, as with a host slow to acknowledge (default 0)");
 
 /*
  * Send and return: the pages enter the balloon while the host works on
@@ -45,11 +56,16 @@ static int pvb_fe_inflate(struct pvb_balloon *b, struct list_head *pages,
 			  unsigned long n, struct list_head *unsent)
 {
 	struct pvb_virtio *pv = b->fe_priv;
-	struct list_head *pos = pages->next;
+	struct list_head *pos;
+	LIST_HEAD(ranged);
 	bool queued = false;
 	int err = 0;
 
 	pvb_lock(pv);
+	/* Whole blocks as ranges first (virtio_range.c), if the host can. */
+	if (!pv->dead && !pv->broken && !pvb_wait_deflates(pv))
+		pvb_range_send(pv, pages, &ranged);
+	pos = pages->next;
 	while (pos != pages) {
 		struct list_head *start = pos;
 		struct pvb_vbuf *vb = ERR_PTR(-EIO);
@@ -74,20 +90,30 @@ static int pvb_fe_inflate(struct pvb_balloon *b, struct list_head *pages,
 	}
 	if (queued)
 		pvb_kick(pv, PVB_VQ_INFLATE);
+	/* The host has the ranges: they enter the balloon, whatever failed. */
+	list_splice(&ranged, pages);
 	pvb_unlock(pv);
 	return err;
 }
 
 /*
- * Send and return: the pages are freed when the host acknowledges (or at a
- * reset), never before - MUST_TELL_HOST.  Each buffer takes its pages off
- * @pages; on failure the pages left there were not sent.
+ * Send and return.  With MUST_TELL_HOST the pages are freed when the host
+ * acknowledges (or at a reset), never before.  Without it the spec lets
+ * the driver re-use them before the acknowledgement (virtio spec,
+ * "Memory Balloon Device", device operation), and they are freed as soon
+ * as their buffer is queued: the guest has its memory back while the host
+ * still reads the PFNs - on QEMU one MADV_WILLNEED hint each - and only
+ * the next inflate or migration waits for that (pvb_wait_deflates()).
+ * The in-tree driver waits for every buffer of 256 PFNs before it frees
+ * them.  Each buffer takes its pages off @pages; on failure the pages
+ * left there were not sent.
  */
 static int pvb_fe_deflate(struct pvb_balloon *b, struct list_head *pages,
 			  unsigned long n)
 {
 	struct pvb_virtio *pv = b->fe_priv;
 	bool queued = false;
+	LIST_HEAD(sent);
 	int err = 0;
 
 	pvb_lock(pv);
@@ -115,15 +141,23 @@ static int pvb_fe_deflate(struct pvb_balloon *b, struct list_head *pages,
 			err = -EIO;
 		} else {
 			queued = true;
+			if (!pvb_has(pv, VIRTIO_BALLOON_F_MUST_TELL_HOST))
+				list_splice_tail_init(&vb->hold, &sent);
 		}
 	}
 	if (queued)
 		pvb_kick(pv, PVB_VQ_DEFLATE);
 	pvb_unlock(pv);
+	/* No MUST_TELL_HOST: free them now (pvb_wait_deflates()). */
+	pvb_put_pages(&sent);
 	return err;
 }
 
-/* The end of a resize: everything sent is acknowledged, deflated pages freed. */
+/*
+ * The end of a resize round: every inflate and range is acknowledged, and
+ * with MUST_TELL_HOST every deflate (its pages freed).  Without it the
+ * deflates are left to the host's pace (pvb_wait_deflates()).
+ */
 static int pvb_fe_flush(struct pvb_balloon *b)
 {
 	struct pvb_virtio *pv = b->fe_priv;
@@ -131,9 +165,11 @@ static int pvb_fe_flush(struct pvb_balloon *b)
 
 	if (READ_ONCE(pv->dead))
 		return 0;
+	if (READ_ONCE(pvb_fault_round_delay_ms))
+		msleep(READ_ONCE(pvb_fault_round_delay_ms));
 	pvb_lock(pv);
 	err = pvb_wait_inflates(pv);
-	if (!err)
+	if (!err && pvb_has(pv, VIRTIO_BALLOON_F_MUST_TELL_HOST))
 		err = pvb_wait_all(pv, pv->defl, "a deflate");
 	pvb_unlock(pv);
 	/* The host has them and may still discard them: they stay ours. */
@@ -171,7 +207,7 @@ static int pvb_fe_migrate(struct pvb_balloon *b, struct page *newpage,
 	 * the previous migration must be back.  Only sync modes may wait.
 	 */
 	if (mode == MIGRATE_ASYNC ? pvb_migration_busy(pv) :
-	    pvb_wait_inflates(pv) ||
+	    pvb_wait_inflates(pv) || pvb_wait_deflates(pv) ||
 	    pvb_wait_buf(pv, pv->mig_defl, "a migration deflate")) {
 		atomic_long_inc(&pv->mig_busy_host);
 		goto out;
@@ -237,6 +273,8 @@ static void pvb_fe_show(struct pvb_balloon *b, struct seq_file *m)
 	seq_printf(m, "host_broken: %d\n", READ_ONCE(pv->broken));
 	seq_printf(m, "host_recoveries: %lu\n", READ_ONCE(pv->recoveries));
 	seq_printf(m, "free_page_reporting: %s\n", pv->reporting ? "on" : "off");
+	seq_printf(m, "range_discard: %s\n", pvb_range_off(pv) ?: "on");
+	seq_printf(m, "range_blocks: %lu\n", READ_ONCE(pv->range_blocks));
 	seq_printf(m, "reported_pages: %lu\n", READ_ONCE(pv->reported_pages));
 	/* Why migrations were refused (-EAGAIN): the front-end's reasons. */
 	seq_printf(m, "migrate_busy_lock: %lu\n", atomic_long_read(&pv->mig_busy_lock));
@@ -281,6 +319,9 @@ void pvb_size_work(struct work_struct *work)
 	u32 num_pages;
 	int rc;
 
+	/* A suspend is coming: PM_POST_* queues us again (pvb_pm_notify()). */
+	if (READ_ONCE(pv->sleeping))
+		return;
 	/* A retry, but the guest set a target since: it wrote last. */
 	if (pv->host_retry && READ_ONCE(b->target_seq) != pv->host_seq) {
 		pv->host_retry = false;
@@ -316,4 +357,47 @@ void pvb_config_changed(struct virtio_device *vdev)
 		mod_delayed_work(system_freezable_wq, &pv->size_work, 0);
 	}
 	spin_unlock_irqrestore(&pv->stop_lock, flags);
+}
+
+/**
+ * pvb_pm_notify - a suspend or hibernation is coming, or is over
+ * @nb: pvb_virtio.pm_nb
+ * @action: PM_*_PREPARE or PM_POST_*
+ * @data: unused
+ *
+ * The freezer waits for size_work, a freezable work, and gives up after
+ * 20 s (freeze_timeout_msecs): a host-driven resize of many GiB - or one a
+ * slow host acknowledges - would make the suspend fail.  Before the freezer
+ * starts, the resize is told to stop at the end of its round (at most
+ * 128 MiB) and size_work starts none until the sleep is over; freeze then
+ * empties the balloon and restore, or PM_POST_* after a failed suspend,
+ * brings it back to the host's target.  The in-tree driver has no
+ * notifier: its fill/leak loops are bounded to 256 pages per work item.
+ *
+ * Return: NOTIFY_DONE.
+ */
+int pvb_pm_notify(struct notifier_block *nb, unsigned long action, void *data)
+{
+	struct pvb_virtio *pv = container_of(nb, struct pvb_virtio, pm_nb);
+
+	switch (action) {
+	case PM_SUSPEND_PREPARE:
+	case PM_HIBERNATION_PREPARE:
+	case PM_RESTORE_PREPARE:
+		spin_lock_irq(&pv->stop_lock);
+		pv->sleeping = true;
+		spin_unlock_irq(&pv->stop_lock);
+		pvb_target_coming(pv->b);
+		break;
+	case PM_POST_SUSPEND:
+	case PM_POST_HIBERNATION:
+	case PM_POST_RESTORE:
+		spin_lock_irq(&pv->stop_lock);
+		pv->sleeping = false;
+		if (!pv->stop)
+			mod_delayed_work(system_freezable_wq, &pv->size_work, 0);
+		spin_unlock_irq(&pv->stop_lock);
+		break;
+	}
+	return NOTIFY_DONE;
 }

@@ -15,8 +15,11 @@
  *    but its deflate or migration is sent only after every inflate buffer
  *    was acknowledged (pvb_wait_inflates()), so the host always processes
  *    a page's inflate before its deflate;
- *  - a deflated page is freed only after the host acknowledged the
- *    deflate buffer (pvb_vbuf_done());
+ *  - with MUST_TELL_HOST a deflated page is freed only after the host
+ *    acknowledged the deflate buffer (pvb_vbuf_done()); without it, at
+ *    once, and then nothing is inflated before every deflate buffer is
+ *    back (pvb_wait_deflates());
+ *  - range buffers (virtio_range.c) count as inflates;
  *  - every buffer is one descriptor, never a chain (pvb_queue()).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -102,19 +105,25 @@ static void pvb_vq_ack(struct virtqueue *vq)
 				      msecs_to_jiffies(PVB_REAP_DELAY_MS));
 }
 
-/* The host is done with @vb: free what waited for it. */
-void pvb_vbuf_done(struct pvb_vbuf *vb)
+/* Free the deflated pages of @pages (linked through page->lru). */
+void pvb_put_pages(struct list_head *pages)
 {
 	struct page *page, *tmp;
 
+	list_for_each_entry_safe(page, tmp, pages, lru) {
+		list_del(&page->lru);
+		put_page(page);
+	}
+}
+
+/* The host is done with @vb: free what waited for it. */
+void pvb_vbuf_done(struct pvb_vbuf *vb)
+{
 	if (vb->hold_page) {
 		put_page(vb->hold_page);
 		vb->hold_page = NULL;
 	}
-	list_for_each_entry_safe(page, tmp, &vb->hold, lru) {
-		list_del(&page->lru);
-		put_page(page);
-	}
+	pvb_put_pages(&vb->hold);
 	WRITE_ONCE(vb->busy, false);
 }
 
@@ -131,6 +140,7 @@ static void pvb_reap(struct pvb_virtio *pv)
 	for (i = 0; i < ARRAY_SIZE(qs); i++)
 		while ((vb = virtqueue_get_buf(pv->vqs[qs[i]], &len)))
 			pvb_vbuf_done(vb);
+	pvb_range_reap(pv);
 }
 
 void pvb_reap_work(struct work_struct *work)
@@ -273,29 +283,53 @@ void pvb_fill_pfns(struct pvb_virtio *pv, struct pvb_vbuf *vb,
 	}
 }
 
-/* Caller holds pv->lock.  Every inflate the host has not acknowledged. */
+/*
+ * Caller holds pv->lock.  Every inflate the host has not acknowledged:
+ * inflate buffers, range buffers (virtio_range.c), a migration's inflate.
+ */
 int pvb_wait_inflates(struct pvb_virtio *pv)
 {
 	int err = pvb_wait_all(pv, pv->infl, "an inflate");
 
 	lockdep_assert_held(&pv->lock);
+	err = err ?: pvb_range_wait(pv);
 	return err ?: pvb_wait_buf(pv, pv->mig_infl, "a migration inflate");
 }
 
 /*
- * Caller holds pv->lock.  Is an inflate, or the last migration, still with
- * the host?  For MIGRATE_ASYNC, which must not wait for them.
+ * Caller holds pv->lock.  Without MUST_TELL_HOST deflated pages are freed
+ * as soon as their buffer is sent (pvb_fe_deflate()), so the allocator
+ * may hand one out again before the host has read its deflate.  Before
+ * anything is inflated - a resize's pages or a migration's new page -
+ * every deflate must be back: the host processes its queues in no
+ * particular order, and a deflate read after the page's new inflate
+ * would tell it the page is in use while it is in the balloon.
+ */
+int pvb_wait_deflates(struct pvb_virtio *pv)
+{
+	lockdep_assert_held(&pv->lock);
+	if (pvb_has(pv, VIRTIO_BALLOON_F_MUST_TELL_HOST))
+		return 0;	/* deflated pages are held until the ack */
+	return pvb_wait_all(pv, pv->defl, "a deflate");
+}
+
+/*
+ * Caller holds pv->lock.  Is an inflate, the last migration, or (without
+ * MUST_TELL_HOST) a deflate still with the host?  For MIGRATE_ASYNC, which
+ * must not wait for them.
  */
 bool pvb_migration_busy(struct pvb_virtio *pv)
 {
+	bool defl = !pvb_has(pv, VIRTIO_BALLOON_F_MUST_TELL_HOST);
 	unsigned int i;
 
 	lockdep_assert_held(&pv->lock);
 	pvb_reap(pv);
 	for (i = 0; i < pv->nbufs; i++)
-		if (pv->infl[i]->busy)
+		if (pv->infl[i]->busy || (defl && pv->defl[i]->busy))
 			return true;
-	return pv->mig_infl->busy || pv->mig_defl->busy;
+	return pv->mig_infl->busy || pv->mig_defl->busy ||
+	       pvb_range_pending(pv);
 }
 
 int pvb_find_vqs(struct pvb_virtio *pv)
@@ -316,6 +350,7 @@ int pvb_find_vqs(struct pvb_virtio *pv)
 	err = pvb_virtio_find_vqs(pv->vdev, PVB_VQ_MAX, pv->vqs, info);
 	if (err)
 		return err;
+	pvb_range_setup(pv);
 	if (pvb_has(pv, VIRTIO_BALLOON_F_STATS_VQ)) {
 		/* Prime the stats queue: the host answers by returning it. */
 		err = pvb_stats_give(pv);

@@ -80,6 +80,26 @@ static bool pvb_report_back(struct pvb_virtio *pv, struct virtqueue *vq)
 	return READ_ONCE(pv->dead) || virtqueue_get_buf(vq, &len);
 }
 
+/*
+ * Take the reporting queue for a report: 1, or 0 while range buffers own
+ * it (virtio_range.c), or -ESHUTDOWN when reports stopped or the host
+ * cannot take one.
+ */
+static int pvb_report_claim(struct pvb_virtio *pv)
+{
+	int ret = 1;
+
+	spin_lock_irq(&pv->stop_lock);
+	if (pv->report_stop || READ_ONCE(pv->broken) || READ_ONCE(pv->dead))
+		ret = -ESHUTDOWN;
+	else if (pv->range_busy)
+		ret = 0;
+	else
+		pv->report_busy = true;
+	spin_unlock_irq(&pv->stop_lock);
+	return ret;
+}
+
 /**
  * pvb_report - page reporting's callback: tell the host about free pages
  * @prdev: pvb_virtio.prdev
@@ -106,17 +126,20 @@ int pvb_report(struct page_reporting_dev_info *prdev,
 	unsigned int i;
 	int err = 0;
 
-	spin_lock_irq(&pv->stop_lock);
-	if (pv->report_stop || READ_ONCE(pv->broken) || READ_ONCE(pv->dead))
-		err = -ESHUTDOWN;
-	else
-		pv->report_busy = true;
-	spin_unlock_irq(&pv->stop_lock);
-	if (err)
+	/* The range buffers of a resize round may have the queue: wait. */
+	while (!(err = pvb_report_claim(pv)))
+		if (!wait_event_timeout(pv->acked, !READ_ONCE(pv->range_busy),
+					pvb_host_timeout()))
+			return -EBUSY;	/* unreported; page reporting retries */
+	if (err < 0)
 		return err;
+	err = 0;
 	/* Busy: pvb_reset() keeps the queue until we are done with it. */
 	vq = pv->vqs[PVB_VQ_REPORTING];
-	/* The queue is empty here: page reporting sends one batch at a time. */
+	/*
+	 * The queue is empty here: page reporting sends one batch at a time,
+	 * and range buffers are all back before they let go of it.
+	 */
 	err = virtqueue_add_inbuf(vq, sg, nents, pv, GFP_NOWAIT | __GFP_NOWARN);
 	if (err)
 		goto out;

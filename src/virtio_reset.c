@@ -85,6 +85,7 @@ void pvb_reset(struct pvb_virtio *pv)
 	}
 	pvb_vbuf_done(pv->mig_infl);
 	pvb_vbuf_done(pv->mig_defl);
+	pvb_range_forget(pv);
 	pvb_unlock(pv);
 	cancel_delayed_work_sync(&pv->reap_work);
 	/* A report woken by the reset may still be looking at its queue. */
