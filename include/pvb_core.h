@@ -44,10 +44,12 @@
  *	what started the compaction.
  *
  * pvb_virtio.stop_lock (spinlock, irq-safe; a leaf)
- *	The stop, no_recover, report_stop and report_busy flags, so that
- *	interrupts (config change, stats request) and a host found broken
- *	queue no work after removal or freeze began, and so that a reset
- *	waits for a page report to let go of its queue.
+ *	The stop, no_recover, sleeping, size_pending, report_stop,
+ *	report_busy and range_busy flags, so that interrupts (config change,
+ *	stats request), the PM notifier and a host found broken queue no work
+ *	after removal or freeze began, so that a reset waits for a page
+ *	report to let go of its queue, and so that page reports and range
+ *	discards take turns on the reporting queue.
  *
  * The balloon lock (innermost; a leaf)
  *	The page list and page->private: pvb_lock in migrate_mops.c (an
@@ -59,8 +61,10 @@
  *	lock in our own synchronisation.
  *
  * Free page reporting takes only stop_lock, and pvb_virtio.lock to declare
- * its host broken: the kernel sends one batch at a time, on a queue
- * nothing else uses.
+ * its host broken: the kernel sends one batch at a time.  Its queue is
+ * shared with range discards (virtio_range.c), which use it under
+ * pvb_virtio.lock: report_busy and range_busy (under stop_lock) say whose
+ * it is, and neither takes it while the other has it.
  */
 #ifndef PVB_CORE_H
 #define PVB_CORE_H
@@ -211,7 +215,9 @@ void pvb_balloon_destroy(struct pvb_balloon *b);
 int pvb_resize(struct pvb_balloon *b, long delta, unsigned long *moved);
 int pvb_set_target(struct pvb_balloon *b, unsigned long target,
 		   unsigned long *moved);
-void pvb_target_coming(struct pvb_balloon *b);
+int pvb_set_target_from(struct pvb_balloon *b, unsigned long target, int gen,
+			unsigned long *moved);
+int pvb_target_coming(struct pvb_balloon *b);
 
 unsigned long pvb_pages(struct pvb_balloon *b);
 void pvb_set_migration(struct pvb_balloon *b, bool on);

@@ -70,7 +70,8 @@ struct pvb_rbuf {
 
 /*
  * One virtio-balloon device.  @lock serialises use of the inflate and
- * deflate queues and their buffers; migration only try-locks it.
+ * deflate queues and their buffers, and the range buffers; migration in
+ * MIGRATE_ASYNC only try-locks it (pvb_fe_migrate()).
  */
 struct pvb_virtio {
 	struct virtio_device *vdev;
@@ -94,6 +95,7 @@ struct pvb_virtio {
 	spinlock_t stop_lock;
 	bool stop;
 	bool sleeping;	/* under stop_lock: a suspend or hibernation is coming */
+	bool size_pending;	/* under stop_lock: size_work held off by it */
 	struct notifier_block pm_nb;
 	struct delayed_work size_work;
 	struct work_struct stats_work;

@@ -110,11 +110,15 @@ static int pvb_fe_finish(struct pvb_balloon *b, int rc, unsigned long done)
  * A convergence in progress stops at the end of its round (-EAGAIN) and
  * leaves the balloon to the newer target: the last writer wins at once,
  * not after the whole of the older request.  Any context, no locks: the
- * virtio front-end calls it from its config-change interrupt.
+ * virtio front-end calls it from its config-change interrupt.  Fully
+ * ordered (atomic_inc_return()): a flag stored before it is seen by
+ * whoever announces a target after it (pvb_size_work()).
+ *
+ * Return: the generation of the announcement, for pvb_set_target_from().
  */
-void pvb_target_coming(struct pvb_balloon *b)
+int pvb_target_coming(struct pvb_balloon *b)
 {
-	atomic_inc(&b->target_gen);
+	return atomic_inc_return(&b->target_gen);
 }
 
 /**
@@ -201,7 +205,23 @@ static int pvb_retarget(struct pvb_balloon *b, unsigned long target, int gen,
 int pvb_set_target(struct pvb_balloon *b, unsigned long target,
 		   unsigned long *moved)
 {
-	int gen = atomic_inc_return(&b->target_gen);
+	return pvb_set_target_from(b, target, pvb_target_coming(b), moved);
+}
+
+/**
+ * pvb_set_target_from - pvb_set_target() of a target announced earlier
+ * @b: the balloon
+ * @target: pages the balloon should hold
+ * @gen: what pvb_target_coming() returned for it
+ * @moved: if not NULL, pages inflated or deflated
+ *
+ * Anything announced after @gen ends this resize at its round's end.
+ *
+ * Return: as pvb_set_target().
+ */
+int pvb_set_target_from(struct pvb_balloon *b, unsigned long target, int gen,
+			unsigned long *moved)
+{
 	int rc;
 
 	if (moved)

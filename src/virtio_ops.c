@@ -317,19 +317,37 @@ void pvb_size_work(struct work_struct *work)
 					     struct pvb_virtio, size_work);
 	struct pvb_balloon *b = pv->b;
 	u32 num_pages;
-	int rc;
+	bool skip;
+	int gen, rc;
 
-	/* A suspend is coming: PM_POST_* queues us again (pvb_pm_notify()). */
-	if (READ_ONCE(pv->sleeping))
-		return;
 	/* A retry, but the guest set a target since: it wrote last. */
 	if (pv->host_retry && READ_ONCE(b->target_seq) != pv->host_seq) {
 		pv->host_retry = false;
 		return;
 	}
+	/*
+	 * Announce, then look for a coming sleep: the notifier sets sleeping,
+	 * then announces (both fully ordered), so either we see it here or
+	 * its announcement ends this resize at its round's end.
+	 */
+	gen = pvb_target_coming(b);
+	spin_lock_irq(&pv->stop_lock);
+	skip = pv->sleeping;
+	if (skip)
+		pv->size_pending = true;	/* PM_POST_* queues us again */
+	spin_unlock_irq(&pv->stop_lock);
+	if (skip)
+		return;
 	virtio_cread_le(pv->vdev, struct virtio_balloon_config, num_pages,
 			&num_pages);
-	rc = pvb_set_target(b, num_pages, NULL);
+	rc = pvb_set_target_from(b, num_pages, gen, NULL);
+	if (rc == -EAGAIN) {
+		/* A sleep that began meanwhile: resume after it. */
+		spin_lock_irq(&pv->stop_lock);
+		if (pv->sleeping)
+			pv->size_pending = true;
+		spin_unlock_irq(&pv->stop_lock);
+	}
 	pv->host_seq = READ_ONCE(b->target_seq);
 	pv->host_retry = rc == -ENOMEM || rc == -EBUSY;
 	if (pv->host_retry) {
@@ -392,10 +410,15 @@ int pvb_pm_notify(struct notifier_block *nb, unsigned long action, void *data)
 	case PM_POST_SUSPEND:
 	case PM_POST_HIBERNATION:
 	case PM_POST_RESTORE:
+		/*
+		 * Only a resize the sleep held off or cut short is taken up
+		 * again: otherwise a target the guest wrote meanwhile stands.
+		 */
 		spin_lock_irq(&pv->stop_lock);
 		pv->sleeping = false;
-		if (!pv->stop)
+		if (pv->size_pending && !pv->stop)
 			mod_delayed_work(system_freezable_wq, &pv->size_work, 0);
+		pv->size_pending = false;
 		spin_unlock_irq(&pv->stop_lock);
 		break;
 	}

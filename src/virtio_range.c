@@ -84,6 +84,8 @@ const char *pvb_range_off(struct pvb_virtio *pv)
 		return "off (page poisoning)";
 	if (!READ_ONCE(pvb_range_discard))
 		return "off (range_discard=0)";
+	if (!pv->range_bufs)
+		return "off (the reporting queue holds no range buffer)";
 	return NULL;
 }
 
@@ -276,7 +278,7 @@ void pvb_range_send(struct pvb_virtio *pv, struct list_head *pages,
 	bool queued = false;
 
 	lockdep_assert_held(&pv->lock);
-	if (pvb_range_off(pv) || !pv->range_bufs)
+	if (pvb_range_off(pv))
 		return;
 	while (pos != pages) {
 		struct list_head *end = pvb_block_end(pages, pos);

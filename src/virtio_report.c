@@ -100,6 +100,13 @@ static int pvb_report_claim(struct pvb_virtio *pv)
 	return ret;
 }
 
+/* Lockless, for a wait: may pvb_report_claim() have something new to say? */
+static bool pvb_report_may_claim(struct pvb_virtio *pv)
+{
+	return !READ_ONCE(pv->range_busy) || READ_ONCE(pv->report_stop) ||
+	       READ_ONCE(pv->broken) || READ_ONCE(pv->dead);
+}
+
 /**
  * pvb_report - page reporting's callback: tell the host about free pages
  * @prdev: pvb_virtio.prdev
@@ -120,17 +127,26 @@ int pvb_report(struct page_reporting_dev_info *prdev,
 	       struct scatterlist *sg, unsigned int nents)
 {
 	struct pvb_virtio *pv = container_of(prdev, struct pvb_virtio, prdev);
+	unsigned long pages = 0, deadline;
 	struct virtqueue *vq;
-	unsigned long pages = 0;
 	struct scatterlist *s;
 	unsigned int i;
 	int err = 0;
 
-	/* The range buffers of a resize round may have the queue: wait. */
-	while (!(err = pvb_report_claim(pv)))
-		if (!wait_event_timeout(pv->acked, !READ_ONCE(pv->range_busy),
-					pvb_host_timeout()))
-			return -EBUSY;	/* unreported; page reporting retries */
+	/*
+	 * The range buffers of a resize round may have the queue: wait, but
+	 * not past host_timeout_ms in all (page reporting's worker is
+	 * freezable), and not once reports stop or the host broke.  Pages
+	 * left unreported are reported when more memory is freed.
+	 */
+	deadline = jiffies + pvb_host_timeout();
+	while (!(err = pvb_report_claim(pv))) {
+		long left = (long)(deadline - jiffies);
+
+		if (left <= 0 ||
+		    !wait_event_timeout(pv->acked, pvb_report_may_claim(pv), left))
+			return -EBUSY;
+	}
 	if (err < 0)
 		return err;
 	err = 0;
@@ -188,8 +204,10 @@ void pvb_stop_reporting(struct pvb_virtio *pv)
 	if (!pv->reporting)
 		return;
 	spin_lock_irq(&pv->stop_lock);
-	pv->report_stop = true;
+	WRITE_ONCE(pv->report_stop, true);
 	spin_unlock_irq(&pv->stop_lock);
+	/* A report waiting for the queue gives up now. */
+	wake_up_all(&pv->acked);
 	if (!wait_event_timeout(pv->acked, pvb_report_idle(pv),
 				pvb_host_timeout()) && !pv->dead) {
 		pvb_lock(pv);
@@ -206,7 +224,7 @@ void pvb_start_reporting(struct pvb_virtio *pv)
 	if (!pv->reporting)
 		return;
 	spin_lock_irq(&pv->stop_lock);
-	pv->report_stop = false;
+	WRITE_ONCE(pv->report_stop, false);
 	spin_unlock_irq(&pv->stop_lock);
 	if (page_reporting_register(&pv->prdev)) {
 		dev_warn(&pv->vdev->dev, "free page reporting could not be registered again; it stays off\n");

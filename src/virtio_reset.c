@@ -55,6 +55,8 @@ void pvb_declare_broken(struct pvb_virtio *pv, const char *what)
 			recover ? "resetting the device" :
 			"balloon stops talking to it (recover=0)");
 	WRITE_ONCE(pv->broken, true);
+	/* Waiters for the host give up now (pvb_report_may_claim()). */
+	wake_up_all(&pv->acked);
 	if (!recover)
 		return;
 	spin_lock_irqsave(&pv->stop_lock, flags);
