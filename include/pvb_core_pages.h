@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* pvballoon core, inside: what core.c asks of core_pages.c. */
+/*
+ * pvballoon core, inside: what core.c asks of core_pages.c, and what
+ * core_frontend.c asks of core.c.
+ */
 #ifndef PVB_CORE_PAGES_H
 #define PVB_CORE_PAGES_H
 
@@ -30,5 +33,8 @@ int pvb_do_inflate(struct pvb_balloon *b, unsigned long n,
  */
 int pvb_do_deflate(struct pvb_balloon *b, unsigned long n,
 		   unsigned long *done, bool killable);
+
+/* core.c: empty the balloon, op_lock held, whatever front-end is on. */
+void pvb_empty(struct pvb_balloon *b);
 
 #endif /* PVB_CORE_PAGES_H */
