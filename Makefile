@@ -41,8 +41,12 @@ VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' $(SRC)/dkms.conf)
 # What ships: what DKMS (or make) needs to build and install the module on a
 # user's machine.  Everything else here is the developers' (tests, bench,
 # kernel builders).  make dkms-src and the Debian package copy only these.
-SHIP := Makefile Kbuild dkms.conf src include scripts/conftest.sh scripts/probes \
+# Sources only: a tree built in place holds objects for its own kernel,
+# which must not reach /usr/src (DKMS builds for other kernels there).
+SHIP := Makefile Kbuild dkms.conf $(wildcard $(SRC)/src/*.c) $(wildcard $(SRC)/include/*.h) \
+	scripts/conftest.sh $(wildcard $(SRC)/scripts/probes/*.c) \
 	scripts/pvballoon-modprobe.conf scripts/dkms-post-install scripts/dkms-post-remove
+SHIP := $(patsubst $(SRC)/%,%,$(SHIP))
 
 .PHONY: all modules conftest install clean check check-long check-cold check-loaded check-rt-debug check-arm64 matrix \
 	demo bench deps deb dkms-src fuzz soak
