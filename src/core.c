@@ -252,7 +252,7 @@ int pvb_resize(struct pvb_balloon *b, long delta, unsigned long *moved)
 	/* Bad input must not end a resize in progress (the host's target). */
 	if (delta < 0 && (unsigned long)-delta > pvb_pages(b))
 		return -EINVAL;
-	gen = atomic_inc_return(&b->target_gen);
+	gen = pvb_target_coming(b);
 	if (mutex_lock_killable(&b->op_lock))
 		return -EINTR;
 	cur = pvb_pages(b);
@@ -305,7 +305,7 @@ void pvb_empty(struct pvb_balloon *b)
 {
 	lockdep_assert_held(&b->op_lock);
 	/* A resize waiting between rounds must not carry on after this. */
-	pvb_retarget(b, 0, atomic_inc_return(&b->target_gen), false, NULL);
+	pvb_retarget(b, 0, pvb_target_coming(b), false, NULL);
 }
 
 /**

@@ -311,13 +311,28 @@ const struct pvb_frontend_ops pvb_virtio_ops = {
 	.oom_floor = pvb_fe_oom_floor,
 };
 
+/*
+ * Is a suspend or hibernation coming?  Then size_work is to run again once
+ * it is over (PM_POST_*, pvb_pm_notify()).
+ */
+static bool pvb_held_by_sleep(struct pvb_virtio *pv)
+{
+	bool sleeping;
+
+	spin_lock_irq(&pv->stop_lock);
+	sleeping = pv->sleeping;
+	if (sleeping)
+		pv->size_pending = true;
+	spin_unlock_irq(&pv->stop_lock);
+	return sleeping;
+}
+
 void pvb_size_work(struct work_struct *work)
 {
 	struct pvb_virtio *pv = container_of(to_delayed_work(work),
 					     struct pvb_virtio, size_work);
 	struct pvb_balloon *b = pv->b;
 	u32 num_pages;
-	bool skip;
 	int gen, rc;
 
 	/* A retry, but the guest set a target since: it wrote last. */
@@ -331,23 +346,14 @@ void pvb_size_work(struct work_struct *work)
 	 * its announcement ends this resize at its round's end.
 	 */
 	gen = pvb_target_coming(b);
-	spin_lock_irq(&pv->stop_lock);
-	skip = pv->sleeping;
-	if (skip)
-		pv->size_pending = true;	/* PM_POST_* queues us again */
-	spin_unlock_irq(&pv->stop_lock);
-	if (skip)
+	if (pvb_held_by_sleep(pv))
 		return;
 	virtio_cread_le(pv->vdev, struct virtio_balloon_config, num_pages,
 			&num_pages);
 	rc = pvb_set_target_from(b, num_pages, gen, NULL);
-	if (rc == -EAGAIN) {
-		/* A sleep that began meanwhile: resume after it. */
-		spin_lock_irq(&pv->stop_lock);
-		if (pv->sleeping)
-			pv->size_pending = true;
-		spin_unlock_irq(&pv->stop_lock);
-	}
+	/* Cut short by a sleep that began meanwhile: resume after it. */
+	if (rc == -EAGAIN)
+		pvb_held_by_sleep(pv);
 	pv->host_seq = READ_ONCE(b->target_seq);
 	pv->host_retry = rc == -ENOMEM || rc == -EBUSY;
 	if (pv->host_retry) {

@@ -10,8 +10,8 @@ import os
 import re
 
 from harness.runner import test, wait_for
-from test_virtio import GUEST, load, set_balloon, touch_most
-from harness.vocab import DEBUGFS as D, MIB, PAGE, pages
+from test_virtio import GUEST, load, range_state, set_balloon, touch_most
+from harness.vocab import MIB, PAGE, pages
 
 TRACE_DISCARD = re.compile(r"ram_block_discard_range .*\+ 0x([0-9a-f]+): madvise: (\d) fallocate: (\d)")
 BLOCK = 2 * MIB
@@ -40,11 +40,6 @@ class Discards:
                 n[size] = n.get(size, 0) + 1
                 self.syscalls += int(m.group(2)) + int(m.group(3))
         return n
-
-
-def range_state(vm):
-    """The stats file's range_discard line: "on", or "off (why)"."""
-    return vm.sh("sed -n 's/^range_discard: //p' %s/stats" % D).strip()
 
 
 @test("virtio_range_discard", cost=1, check_on=("6.12", "6.12-mmio", "debug-6.12"))

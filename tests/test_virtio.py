@@ -63,6 +63,11 @@ def resize_under_way(ctx, vm):
         time.sleep(0.01)
 
 
+def range_state(vm):
+    """The stats file's range_discard line: "on", or "off (why)"."""
+    return vm.sh("sed -n 's/^range_discard: //p' %s/stats" % D).strip()
+
+
 def need_pm_test(vm):
     """Skip the step unless the guest can fake a suspend (pm_test, mem)."""
     rc, _ = vm.run("[ -w /sys/power/pm_test ] && grep -qw mem /sys/power/state")
@@ -397,7 +402,7 @@ def poisoned_guest(ctx, driver):
             if driver == "pvballoon":
                 # QEMU would acknowledge ranges without discarding them
                 # (poison_val != 0): blocks must take the inflate queue.
-                state = vm.sh("sed -n 's/^range_discard: //p' %s/stats" % D).strip()
+                state = range_state(vm)
                 ctx.check(state == "off (page poisoning)", "range_discard: %s" % state)
             set_balloon(ctx, vm, GUEST - 128 * MIB)
             set_balloon(ctx, vm, GUEST)
