@@ -121,7 +121,7 @@ def one_discard_per_block(ctx, vm, disc):
         ctx.check(freed >= (0.95 if ctx.target.debug else 0.98),
                   "host RSS fell by %.1f%% of the inflated size" % (100 * freed))
     with ctx.step("deflate_intact"):
-        tot = vm.meminfo()["MemTotal"]
+        tot, v1 = vm.meminfo()["MemTotal"], vm.vmstat()
         set_balloon(ctx, vm, GUEST)
         v2 = vm.vmstat()
         ctx.check(v2["balloon_deflate"] - v1["balloon_deflate"] == pages(SIZE),
