@@ -104,9 +104,10 @@ struct seq_file;
  *	back to the allocator.
  * @deflate: @n pages on @pages have left the balloon.  Return 0 once the
  *	host is told - or once it will be: the front-end may take pages off
- *	@pages and free them itself when the host acknowledged.  The core
- *	frees what is left on @pages.  May sleep.  On error the pages left on
- *	@pages were not sent, and the core puts them back into the balloon.
+ *	@pages and free them itself (pvb_put_page_list()) when the host
+ *	acknowledged.  The core frees what is left on @pages.  May sleep.
+ *	On error the pages left on @pages were not sent, and the core puts
+ *	them back into the balloon.
  * @migrate: @newpage replaces the isolated @oldpage.  Tell the host, so
  *	that it never discards a page the guest uses.  Return 0, or -EAGAIN
  *	when the host cannot be told now.  Must not sleep for %MIGRATE_ASYNC.
@@ -220,6 +221,7 @@ int pvb_set_target_from(struct pvb_balloon *b, unsigned long target, int gen,
 int pvb_target_coming(struct pvb_balloon *b);
 
 unsigned long pvb_pages(struct pvb_balloon *b);
+unsigned long pvb_put_page_list(struct list_head *pages);
 void pvb_set_migration(struct pvb_balloon *b, bool on);
 
 int pvb_shrink(struct pvb_balloon *b, unsigned long n, unsigned long *done);

@@ -174,7 +174,6 @@ void pvb_host_kick(struct virtqueue *vq);
 int pvb_find_vqs(struct pvb_virtio *pv);
 int pvb_alloc_bufs(struct pvb_virtio *pv);
 void pvb_free_bufs(struct pvb_virtio *pv);
-void pvb_put_pages(struct list_head *pages);
 void pvb_vbuf_done(struct pvb_vbuf *vb);
 void pvb_reap_work(struct work_struct *work);
 int pvb_wait_buf(struct pvb_virtio *pv, struct pvb_vbuf *vb, const char *what);

@@ -26,8 +26,17 @@
 /* How long a deflate waits for compaction to hand back isolated pages. */
 #define PVB_ISOLATED_WAIT_MS	10000
 
-/* Frees the pages of @pages; returns how many there were. */
-static unsigned long pvb_free_list(struct list_head *pages)
+/**
+ * pvb_put_page_list() - give pages that left the balloon back to the guest
+ * @pages: the pages, linked through page->lru; empty on return
+ *
+ * The core frees what it allocated with this, and so does a front-end for
+ * the pages it took off a @deflate list to free once the host acknowledged
+ * them (struct pvb_frontend_ops): one place drops the balloon's reference.
+ *
+ * Return: how many pages there were.
+ */
+unsigned long pvb_put_page_list(struct list_head *pages)
 {
 	struct page *page, *tmp;
 	unsigned long n = 0;
@@ -202,7 +211,7 @@ int pvb_do_inflate(struct pvb_balloon *b, unsigned long n,
 
 			rc = b->fe->inflate(b, &batch, k, &unsent);
 			/* What the host heard of is ballooned, whatever came after. */
-			k -= pvb_free_list(&unsent);
+			k -= pvb_put_page_list(&unsent);
 		}
 		pvb_mig_enqueue(&b->mig, &batch);
 		got += k;
@@ -278,7 +287,7 @@ int pvb_do_deflate(struct pvb_balloon *b, unsigned long n,
 				break;
 			}
 		}
-		pvb_free_list(&batch);
+		pvb_put_page_list(&batch);
 		got += k;
 		atomic_long_add(k, &b->stats.deflated);
 		cond_resched();

@@ -149,7 +149,7 @@ static int pvb_fe_deflate(struct pvb_balloon *b, struct list_head *pages,
 		pvb_kick(pv, PVB_VQ_DEFLATE);
 	pvb_unlock(pv);
 	/* No MUST_TELL_HOST: free them now (pvb_wait_deflates()). */
-	pvb_put_pages(&sent);
+	pvb_put_page_list(&sent);
 	return err;
 }
 

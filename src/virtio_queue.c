@@ -34,6 +34,7 @@
 #include <linux/wait.h>
 
 #include "pvb_compat_virtio.h"
+#include "pvb_core.h"
 #include "pvb_virtio_dev.h"
 
 static unsigned int pvb_host_timeout_ms = 30000;
@@ -105,17 +106,6 @@ static void pvb_vq_ack(struct virtqueue *vq)
 				      msecs_to_jiffies(PVB_REAP_DELAY_MS));
 }
 
-/* Free the deflated pages of @pages (linked through page->lru). */
-void pvb_put_pages(struct list_head *pages)
-{
-	struct page *page, *tmp;
-
-	list_for_each_entry_safe(page, tmp, pages, lru) {
-		list_del(&page->lru);
-		put_page(page);
-	}
-}
-
 /* The host is done with @vb: free what waited for it. */
 void pvb_vbuf_done(struct pvb_vbuf *vb)
 {
@@ -123,7 +113,7 @@ void pvb_vbuf_done(struct pvb_vbuf *vb)
 		put_page(vb->hold_page);
 		vb->hold_page = NULL;
 	}
-	pvb_put_pages(&vb->hold);
+	pvb_put_page_list(&vb->hold);
 	WRITE_ONCE(vb->busy, false);
 }
 
