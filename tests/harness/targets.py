@@ -160,7 +160,7 @@ class Target:
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                 log.write(r.stderr)
             self.notes = [ln.split(": ", 1)[-1] for ln in r.stderr.splitlines()
-                          if ": resolved " in ln or "WARNING" in ln]
+                          if ": resolved " in ln or ": pruning " in ln or "WARNING" in ln]
             if r.returncode:
                 why = (r.stderr.strip().splitlines() or ["exit %d" % r.returncode])[-1]
                 self.skip = "%s cannot be prepared: %s" % (what, why)
