@@ -215,14 +215,9 @@ class Target:
         and the directory @bind visible at the same path."""
         if not self.root:
             return sh(argv, log=log)
-        script = 'mount -t proc proc "$0/proc" || exit 1\n'
-        if bind:
-            os.makedirs(self.root + bind, exist_ok=True)
-            script += 'mount --bind "%s" "$0%s" || exit 1\n' % (bind, bind)
-        script += 'exec chroot "$0" "$@"'
         # A private mount namespace: the mounts vanish with the command.
-        return sh(["unshare", "--mount", "--propagation", "private", "sh", "-c", script,
-                   self.root] + list(argv), log=log)
+        run = [os.path.join(self.top, "scripts", "chroot-run"), self.root]
+        return sh(run + (["--bind", bind] if bind else []) + ["--"] + list(argv), log=log)
 
     def make(self, src, *args, log=None):
         return self.cmd(["make", "-C", src, "KDIR=" + self.kdir] + list(args), log=log, bind=src)
