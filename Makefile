@@ -21,8 +21,8 @@
 #   make check-arm64          the tests on Debian's arm64 kernel, cross-built
 #                             and booted under qemu-system-aarch64 (TCG);
 #                             make check only builds for arm64
-#   make matrix               W=1 builds against every Debian amd64 kernel
-#                             flavour the archive serves (chroots)
+#   make matrix               W=1 builds against every Debian kernel flavour
+#                             the archive serves, amd64 and arm64 (chroots)
 #   make demo                 boot a VM and show the balloon at work
 #   make bench                pvballoon against the in-tree virtio_balloon
 #   make deb                  dist/pvballoon-dkms_<version>_all.deb (dh-dkms)
