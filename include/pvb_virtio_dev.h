@@ -103,6 +103,15 @@ struct pvb_virtio {
 	struct work_struct recover_work;
 	bool no_recover;	/* under stop_lock: removal or freeze began */
 	unsigned long recoveries;
+	/*
+	 * The host's requests as they reached us, for the stats file: a host
+	 * whose target is not followed shows here whether its notifications
+	 * arrive (config_changes), are acted on (resizes) or held (stop,
+	 * sleeping); stats_answered likewise for the stats queue.
+	 */
+	unsigned long config_changes;	/* under stop_lock */
+	unsigned long resizes;
+	unsigned long stats_answered;
 	bool host_retry;
 	unsigned long host_seq;
 

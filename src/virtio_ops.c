@@ -264,6 +264,16 @@ static void pvb_fe_changed(struct pvb_balloon *b)
 static void pvb_fe_show(struct pvb_balloon *b, struct seq_file *m)
 {
 	struct pvb_virtio *pv = b->fe_priv;
+	const char *held = NULL;
+	unsigned long changes;
+
+	spin_lock_irq(&pv->stop_lock);
+	changes = pv->config_changes;
+	if (pv->stop)
+		held = "off (stopped)";
+	else if (pv->sleeping)
+		held = "off (a suspend is coming)";
+	spin_unlock_irq(&pv->stop_lock);
 
 	seq_puts(m, "frontend: virtio\n");
 	seq_printf(m, "host_profile: %s\n", pv->host.name);
@@ -272,6 +282,10 @@ static void pvb_fe_show(struct pvb_balloon *b, struct seq_file *m)
 	seq_printf(m, "largest_buffer_pfns: %u\n", READ_ONCE(pv->largest_sent));
 	seq_printf(m, "host_broken: %d\n", READ_ONCE(pv->broken));
 	seq_printf(m, "host_recoveries: %lu\n", READ_ONCE(pv->recoveries));
+	seq_printf(m, "host_requests: %s\n", held ?: "on");
+	seq_printf(m, "host_config_changes: %lu\n", changes);
+	seq_printf(m, "host_resizes: %lu\n", READ_ONCE(pv->resizes));
+	seq_printf(m, "stats_answered: %lu\n", READ_ONCE(pv->stats_answered));
 	seq_printf(m, "free_page_reporting: %s\n", pv->reporting ? "on" : "off");
 	seq_printf(m, "range_discard: %s\n", pvb_range_off(pv) ?: "on");
 	seq_printf(m, "range_blocks: %lu\n", READ_ONCE(pv->range_blocks));
@@ -350,6 +364,7 @@ void pvb_size_work(struct work_struct *work)
 		return;
 	virtio_cread_le(pv->vdev, struct virtio_balloon_config, num_pages,
 			&num_pages);
+	WRITE_ONCE(pv->resizes, pv->resizes + 1);
 	rc = pvb_set_target_from(b, num_pages, gen, NULL);
 	/* Cut short by a sleep that began meanwhile: resume after it. */
 	if (rc == -EAGAIN)
@@ -370,6 +385,7 @@ void pvb_config_changed(struct virtio_device *vdev)
 	unsigned long flags;
 
 	spin_lock_irqsave(&pv->stop_lock, flags);
+	pv->config_changes++;
 	if (!pv->stop) {
 		pv->host_retry = false;
 		/*

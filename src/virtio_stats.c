@@ -121,6 +121,8 @@ void pvb_stats_work(struct work_struct *work)
 
 	if (!virtqueue_get_buf(vq, &len))
 		return;
-	if (!pvb_stats_give(pv))
+	if (!pvb_stats_give(pv)) {
 		virtqueue_kick(vq);
+		WRITE_ONCE(pv->stats_answered, pv->stats_answered + 1);
+	}
 }
