@@ -33,9 +33,10 @@ from .errors import TestFailure
 
 # What tests change and a fresh guest has: put back before reuse.
 RESET = r"""
+read -r self _ < /proc/self/stat	# a subshell of init: $$ is 1
 for p in /proc/[0-9]*; do
 	p=${p#/proc/}
-	[ "$p" = 1 ] || [ "$p" = $$ ] || ! [ -e /proc/$p/exe ] || kill -9 "$p" 2>/dev/null
+	[ "$p" = 1 ] || [ "$p" = "$self" ] || ! [ -e /proc/$p/exe ] || kill -9 "$p" 2>/dev/null
 done
 sleep 0.3
 rmmod pvballoon 2>/dev/null; rmmod virtio_balloon 2>/dev/null
