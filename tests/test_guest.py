@@ -131,7 +131,7 @@ def real_guest(ctx):
     install, remove = readme_block(top, "install"), readme_block(top, "remove")
     extra = ["-drive", "file=%s,if=virtio,format=raw,readonly=on" % tar]
     with RealVM(ctx.target, "guest", ctx.runner.results, mem="1G", smp=2, balloon={},
-                extra_qemu=extra) as vm:
+                extra_qemu=extra, seed=(tar, ver)) as vm:
         with ctx.step("stock_guest"):
             ctx.note("debian12: booted %s (%s) in %.0f s" % (vm.sh("uname -r").strip(), vm.note_boot,
                                                             vm.boot_seconds))
@@ -145,8 +145,8 @@ def real_guest(ctx):
             took = time.time() - t0
             with open(os.path.join(vm.dir, "install.log"), "w") as f:
                 f.write(out)
-            ctx.note("debian12: README install commands took %.0f s (rc %d; %s)"
-                     % (took, rc, compiler_cache(vm)))
+            ctx.note("debian12: README install commands took %.0f s (rc %d; %s; %s)"
+                     % (took, rc, compiler_cache(vm), vm.seed_note or "not seeded"))
             ctx.check(rc == 0, "README install failed (rc %d): %s" % (rc, out[-1500:]))
             ctx.check(driver_of_balloon(vm) == "pvballoon",
                       "after the README's install the balloon is driven by %s" % driver_of_balloon(vm))

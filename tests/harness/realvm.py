@@ -19,6 +19,15 @@ it), one VM at a time (flock; a VM that cannot have it compiles without).
 pvb-cmd mounts it and puts ccache in front of gcc, so that a warm run's
 DKMS build of an unchanged module costs seconds, not minutes of TCG.
 PVB_GUEST_CCACHE=0 turns it off.
+
+seed_ccache() fills that cache before the guest boots, natively: the
+image's own root (read-only, under an overlay that is thrown away), its
+own gcc, headers and dkms, the same paths, environment and commands as the
+README install in the guest, chrooted on the host.  The guest then runs
+every one of the README's commands itself - dkms, kbuild, modpost, signing,
+depmod, modprobe - and only gcc's compile steps come from the cache.  A
+first run after a change to the module (or a cold one) no longer spends
+10-17 minutes of TCG on two vCPUs compiling it (issue 17).
 """
 import fcntl
 import os
@@ -30,8 +39,11 @@ from .vm import VM
 
 
 class RealVM(VM):
-    def __init__(self, target, name, results, **kw):
+    def __init__(self, target, name, results, seed=None, **kw):
+        """@seed: (source tar, version) for seed_ccache() before the first
+        boot."""
         kw.setdefault("boot_timeout", 600)
+        self.seed, self.seed_note = seed, None
         super().__init__(target, name, results, initrd=target.initrd, **kw)
         self.disk = os.path.join(self.dir, "disk.qcow2")
         if os.path.exists(self.disk):
@@ -67,9 +79,48 @@ class RealVM(VM):
         self.ccache_lock = fd
         return img
 
+    def seed_ccache(self, src_tar, version):
+        """Build the module from @src_tar (the guest's /dev/vdb) natively in
+        a throw-away overlay of the guest image, through the guest's ccache
+        on the cache disk, as the README install in the guest will.
+        Returns a note; a failure only means the guest compiles itself."""
+        if not self.ccache:
+            return "no compiler cache to seed"
+        env = {"PATH": "/usr/lib/ccache:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+               "HOME": "/root", "LANG": "C.UTF-8", "CCACHE_DIR": "/var/cache/pvb-ccache/ccache",
+               "CCACHE_MAXSIZE": "600M"}
+        inner = ("cd /root/pvballoon && make dkms-src && dkms add pvballoon/{v} && "
+                 "dkms build pvballoon/{v} -k {r}").format(v=version, r=self.target.release)
+        script = r"""
+set -e
+m=$(mktemp -d /tmp/pvb-seed.XXXXXX)
+# Nothing is removed through a mount: rm only after every umount worked,
+# and never across file systems.  (The mount namespace drops the mounts
+# anyway when it ends.)
+trap 'cd /; umount -R "$m/root" && umount "$m/lower" && rm -rf --one-file-system "$m"' EXIT
+mkdir "$m/lower" "$m/up" "$m/work" "$m/root"
+mount -o loop,ro,noload "$1" "$m/lower"
+mount -t overlay overlay -o "lowerdir=$m/lower,upperdir=$m/up,workdir=$m/work" "$m/root"
+mkdir -p "$m/root/var/cache/pvb-ccache"
+mount -o loop "$2" "$m/root/var/cache/pvb-ccache"
+mount -t proc proc "$m/root/proc"
+tar xf "$3" -C "$m/root/root"
+chroot "$m/root" env -i %s sh -c "$4"
+""" % " ".join("%s=%s" % kv for kv in env.items())
+        t0 = time.time()
+        with open(os.path.join(self.dir, "ccache-seed.log"), "w") as log:
+            rc = subprocess.run(["unshare", "--mount", "--propagation", "private", "bash", "-c", script,
+                                 "seed", self.target.image, self.ccache, src_tar, inner],
+                                stdout=log, stderr=subprocess.STDOUT, timeout=1200).returncode
+        return "compiler cache seeded natively in %.0f s (rc %d%s)" % (
+            time.time() - t0, rc, "" if rc == 0 else ", see ccache-seed.log; the guest compiles itself")
+
     def start(self):
         if self.ccache is None:
             self.ccache = self._ccache_disk()
+        if self.seed and self.ccache:
+            self.seed_note = self.seed_ccache(*self.seed)
+            self.seed = None
         try:
             return super().start()
         except BaseException:
