@@ -203,7 +203,7 @@ void pvb_kick(struct pvb_virtio *pv, int q);
 extern const struct pvb_frontend_ops pvb_virtio_ops;
 void pvb_size_work(struct work_struct *work);
 void pvb_config_changed(struct virtio_device *vdev);
-int pvb_pm_notify(struct notifier_block *nb, unsigned long action, void *data);
+void pvb_recheck_target(struct pvb_virtio *pv);
 
 /* virtio_reset.c: an unresponsive host, reset and recovery. */
 void pvb_declare_broken(struct pvb_virtio *pv, const char *what);

@@ -63,7 +63,7 @@ void pvb_start(struct pvb_virtio *pv)
 	if (pv->vqs[PVB_VQ_STATS])
 		queue_work(system_freezable_wq, &pv->stats_work);
 	spin_unlock_irq(&pv->stop_lock);
-	pvb_config_changed(pv->vdev);
+	pvb_recheck_target(pv);
 }
 
 void pvb_halt(struct pvb_virtio *pv)
@@ -75,6 +75,55 @@ void pvb_halt(struct pvb_virtio *pv)
 	pvb_target_coming(pv->b);
 	cancel_delayed_work_sync(&pv->size_work);
 	cancel_work_sync(&pv->stats_work);
+}
+
+/**
+ * pvb_pm_notify - a suspend or hibernation is coming, or is over
+ * @nb: pvb_virtio.pm_nb
+ * @action: PM_*_PREPARE or PM_POST_*
+ * @data: unused
+ *
+ * The freezer waits for size_work, a freezable work, and gives up after
+ * 20 s (freeze_timeout_msecs): a host-driven resize of many GiB - or one a
+ * slow host acknowledges - would make the suspend fail.  Before the freezer
+ * starts, the resize is told to stop at the end of its round (at most
+ * 128 MiB) and size_work starts none until the sleep is over; freeze then
+ * empties the balloon and restore, or PM_POST_* after a failed suspend,
+ * brings it back to the host's target.  The in-tree driver has no
+ * notifier: its fill/leak loops are bounded to 256 pages per work item.
+ *
+ * Return: NOTIFY_DONE.
+ */
+static int pvb_pm_notify(struct notifier_block *nb, unsigned long action,
+			 void *data)
+{
+	struct pvb_virtio *pv = container_of(nb, struct pvb_virtio, pm_nb);
+
+	switch (action) {
+	case PM_SUSPEND_PREPARE:
+	case PM_HIBERNATION_PREPARE:
+	case PM_RESTORE_PREPARE:
+		spin_lock_irq(&pv->stop_lock);
+		pv->sleeping = true;
+		spin_unlock_irq(&pv->stop_lock);
+		pvb_target_coming(pv->b);
+		break;
+	case PM_POST_SUSPEND:
+	case PM_POST_HIBERNATION:
+	case PM_POST_RESTORE:
+		/*
+		 * Only a resize the sleep held off or cut short is taken up
+		 * again: otherwise a target the guest wrote meanwhile stands.
+		 */
+		spin_lock_irq(&pv->stop_lock);
+		pv->sleeping = false;
+		if (pv->size_pending && !pv->stop)
+			mod_delayed_work(system_freezable_wq, &pv->size_work, 0);
+		pv->size_pending = false;
+		spin_unlock_irq(&pv->stop_lock);
+		break;
+	}
+	return NOTIFY_DONE;
 }
 
 static bool pvb_free_page_reporting = true;

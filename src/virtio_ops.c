@@ -15,7 +15,8 @@
  * guest writes a target of its own, or an OOM notification gives pages back.
  *
  * A suspend or hibernation stops a resize at its round's end
- * (pvb_pm_notify()), so that the freezer does not wait for all of it.
+ * (pvb_pm_notify(), virtio.c), so that the freezer does not wait for all
+ * of it.
  *
  * Migration sends "inflate new" and "deflate old" only when no migration
  * buffer is in flight, and keeps a reference on the old page until the
@@ -31,7 +32,6 @@
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/seq_file.h>
-#include <linux/suspend.h>
 #include <linux/virtio.h>
 #include <linux/virtio_config.h>
 #include <linux/workqueue.h>
@@ -327,7 +327,7 @@ const struct pvb_frontend_ops pvb_virtio_ops = {
 
 /*
  * Is a suspend or hibernation coming?  Then size_work is to run again once
- * it is over (PM_POST_*, pvb_pm_notify()).
+ * it is over (PM_POST_*, pvb_pm_notify() in virtio.c).
  */
 static bool pvb_held_by_sleep(struct pvb_virtio *pv)
 {
@@ -379,13 +379,18 @@ void pvb_size_work(struct work_struct *work)
 	}
 }
 
-void pvb_config_changed(struct virtio_device *vdev)
+/*
+ * Take up the host's target: after its notification (@notified, counted
+ * for the stats file), or when we start listening (pvb_start()), which
+ * the host's count must not include.
+ */
+static void pvb_take_target(struct pvb_virtio *pv, bool notified)
 {
-	struct pvb_virtio *pv = vdev->priv;
 	unsigned long flags;
 
 	spin_lock_irqsave(&pv->stop_lock, flags);
-	pv->config_changes++;
+	if (notified)
+		pv->config_changes++;
 	if (!pv->stop) {
 		pv->host_retry = false;
 		/*
@@ -399,50 +404,14 @@ void pvb_config_changed(struct virtio_device *vdev)
 	spin_unlock_irqrestore(&pv->stop_lock, flags);
 }
 
-/**
- * pvb_pm_notify - a suspend or hibernation is coming, or is over
- * @nb: pvb_virtio.pm_nb
- * @action: PM_*_PREPARE or PM_POST_*
- * @data: unused
- *
- * The freezer waits for size_work, a freezable work, and gives up after
- * 20 s (freeze_timeout_msecs): a host-driven resize of many GiB - or one a
- * slow host acknowledges - would make the suspend fail.  Before the freezer
- * starts, the resize is told to stop at the end of its round (at most
- * 128 MiB) and size_work starts none until the sleep is over; freeze then
- * empties the balloon and restore, or PM_POST_* after a failed suspend,
- * brings it back to the host's target.  The in-tree driver has no
- * notifier: its fill/leak loops are bounded to 256 pages per work item.
- *
- * Return: NOTIFY_DONE.
- */
-int pvb_pm_notify(struct notifier_block *nb, unsigned long action, void *data)
+/* The device's config-change callback: the host wrote a new target. */
+void pvb_config_changed(struct virtio_device *vdev)
 {
-	struct pvb_virtio *pv = container_of(nb, struct pvb_virtio, pm_nb);
+	pvb_take_target(vdev->priv, true);
+}
 
-	switch (action) {
-	case PM_SUSPEND_PREPARE:
-	case PM_HIBERNATION_PREPARE:
-	case PM_RESTORE_PREPARE:
-		spin_lock_irq(&pv->stop_lock);
-		pv->sleeping = true;
-		spin_unlock_irq(&pv->stop_lock);
-		pvb_target_coming(pv->b);
-		break;
-	case PM_POST_SUSPEND:
-	case PM_POST_HIBERNATION:
-	case PM_POST_RESTORE:
-		/*
-		 * Only a resize the sleep held off or cut short is taken up
-		 * again: otherwise a target the guest wrote meanwhile stands.
-		 */
-		spin_lock_irq(&pv->stop_lock);
-		pv->sleeping = false;
-		if (pv->size_pending && !pv->stop)
-			mod_delayed_work(system_freezable_wq, &pv->size_work, 0);
-		pv->size_pending = false;
-		spin_unlock_irq(&pv->stop_lock);
-		break;
-	}
-	return NOTIFY_DONE;
+/* Start or resume following the host's target, whatever it is now. */
+void pvb_recheck_target(struct pvb_virtio *pv)
+{
+	pvb_take_target(pv, false);
 }
