@@ -179,6 +179,7 @@ class LibvirtVM(RealVM):
 
     def _kill(self):
         if self.proc and self.proc.poll() is None:
+            self.charge_cpu()
             self.proc.kill()
             self.proc.wait()
         if self.cmd_sock:

@@ -173,7 +173,10 @@ chroot "$m/root" env -i %s sh -c "$4"
         the same disk again."""
         self.run("systemctl poweroff", timeout=30)
         deadline = time.time() + 300
-        while self.proc.poll() is None:
+        while True:
+            self.charge_cpu()       # before poll() reaps QEMU, and its CPU time with it
+            if self.proc.poll() is not None:
+                break
             if time.time() > deadline:
                 raise TestFailure("the guest did not go down within 300 s of systemctl poweroff")
             time.sleep(0.5)
@@ -191,7 +194,10 @@ chroot "$m/root" env -i %s sh -c "$4"
             raise TestFailure("the guest changed its kernel or initrd; the harness boots the image's")
         self.run("systemctl reboot", timeout=30)
         deadline = time.time() + 300
-        while self.proc.poll() is None:
+        while True:
+            self.charge_cpu()       # before poll() reaps QEMU, and its CPU time with it
+            if self.proc.poll() is not None:
+                break
             if time.time() > deadline:
                 raise TestFailure("the guest did not go down within 300 s of systemctl reboot")
             time.sleep(0.5)

@@ -29,7 +29,7 @@ from .budget import BUDGET
 from .errors import TestFailure, Skip
 from .targets import Target, load_specs
 from .pool import Pool, note_shared
-from .vm import VM
+from .vm import VM, guest_cpu
 
 TESTS = []
 
@@ -372,6 +372,16 @@ class Runner:
         for tname, secs in sorted(per_target.items()):
             print("# %-28s %6.0f s of guest time" % ("tests " + tname, secs))
         print("# slowest groups: %s" % self.slowest(10))
+        # CPU, not wall time, is what a busy machine runs out of.
+        t = os.times()
+        cpu = t.user + t.system + t.children_user + t.children_system
+        guest = guest_cpu()
+        print("# CPU: %.1f min in all over %.1f min on %d cores; QEMU %.1f min, the rest (builds, "
+              "chroots, this harness) %.1f min" % (cpu / 60, wall / 60, os.cpu_count() or 1,
+                                                   sum(guest.values()) / 60,
+                                                   max(0, cpu - sum(guest.values())) / 60))
+        print("# most guest CPU: %s" % ", ".join(
+            "%s %.0f s" % g for g in sorted(guest.items(), key=lambda g: -g[1])[:12]))
         print("# boots saved by shared guests: %d" % self.pool.handed)
         with self.lock:
             steps = sorted(self.steps, key=lambda g: -g[1])

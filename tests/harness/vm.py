@@ -27,6 +27,31 @@ from .budget import BUDGET
 from .errors import TestFailure, BootFailure
 from .pool import RESET
 
+# QEMU's CPU time per group ("target/group" -> seconds), for the summary:
+# on a machine kept busy by the suite, CPU, not wall time, says which
+# groups a cut would pay off in.  A shared guest's time goes to the group
+# that had it.
+GUEST_CPU = {}
+_GUEST_CPU_LOCK = threading.Lock()
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def proc_cpu(pid):
+    """User plus system CPU seconds of process @pid, or None once it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _TICK
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def guest_cpu():
+    """A copy of GUEST_CPU."""
+    with _GUEST_CPU_LOCK:
+        return dict(GUEST_CPU)
+
+
 # Lines that fail a test wherever they appear in a guest log.
 SPLAT = re.compile(
     r"WARNING:|BUG:|Oops|KASAN:|kernel BUG|Kernel panic|general protection fault"
@@ -105,6 +130,8 @@ class VM:
         self.boot_timeout = boot_timeout or target.boot_timeout
         self.initrd = initrd or target.initrd
         self.proc = None
+        self.group = "%s/%s" % (target.name, name.split("-")[0])
+        self.cpu_mark = 0.0
         self.cmd_sock = None
         self.qmp_sock = None
         self.qmp_buf = b""
@@ -189,6 +216,7 @@ class VM:
             f.write(" ".join(argv) + "\n")
         self.proc = spawn(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                           stderr=open(os.path.join(self.dir, "qemu.stderr"), "a"))
+        self.cpu_mark = 0.0
         start = time.time()
         deadline = start + self.boot_timeout
         self.qmp_sock = self._connect(self.tmp + "/qmp.sock", deadline)
@@ -453,8 +481,19 @@ class VM:
         if lines:
             raise TestFailure("guest log has a splat (%s): %s" % (phase, " | ".join(lines[:4])))
 
+    def charge_cpu(self):
+        """Add QEMU's CPU time since the last mark to the group's."""
+        pid = getattr(self.proc, "pid", None)
+        now = proc_cpu(pid) if pid else None
+        if now is None:
+            return
+        with _GUEST_CPU_LOCK:
+            GUEST_CPU[self.group] = GUEST_CPU.get(self.group, 0.0) + now - self.cpu_mark
+        self.cpu_mark = now
+
     def _kill(self):
         if self.proc and self.proc.poll() is None:
+            self.charge_cpu()
             self.proc.kill()
         if self.proc:
             self.proc.wait()
@@ -529,6 +568,8 @@ class VM:
     def handed_to(self, group_dir):
         """Another group takes this guest, paused in the pool: it runs
         again, and its splats are looked for from here on."""
+        self.charge_cpu()
+        self.group = "%s/%s" % (self.target.name, group_dir.split("-")[0])
         self.qmp("cont")
         with open(self.console, "a") as f:
             f.write("\n==== pvballoon harness: guest handed to %s ====\n" % group_dir)
