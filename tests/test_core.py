@@ -5,7 +5,7 @@ import re
 from harness.errors import Skip
 from harness.runner import test
 from harness.vm import parse_kv
-from harness.vocab import DEBUGFS as D, PAGES_PER_MIB, SYSFS
+from harness.vocab import DEBUGFS as D, PAGES_PER_MIB, PARAMS, SYSFS
 
 # Keys of stats that a refused write must leave exactly as they were.
 STABLE = ("current", "target", "listed", "isolated", "inflated", "deflated",
@@ -108,11 +108,11 @@ def core(ctx):
             ctx.check(vm.same_free(f0, f3), "free memory %d MiB, was %d MiB"
                       % (f3 // PAGES_PER_MIB, f0 // PAGES_PER_MIB))
         with ctx.step("huge_blocks_off"):
-            vm.sh("echo 0 > /sys/module/pvballoon/parameters/huge_blocks")
+            vm.sh("echo 0 > %s/huge_blocks" % PARAMS)
             b0 = vm.stats()["huge_blocks"]
             vm.sh("echo 64M > %s/inflate; echo all > %s/deflate" % (D, D))
             s = vm.stats()
-            vm.sh("echo 1 > /sys/module/pvballoon/parameters/huge_blocks")
+            vm.sh("echo 1 > %s/huge_blocks" % PARAMS)
             ctx.check(s["huge_blocks"] == b0 and s["current"] == 0,
                       "huge_blocks=0 still took whole blocks: %s" % s)
         with ctx.step("size_suffixes_round_up"):

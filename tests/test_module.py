@@ -9,7 +9,7 @@ import subprocess
 from harness.errors import Skip
 from harness.runner import test
 from harness.targets import copy_tree, dkms_lock, pvb_version, sh
-from harness.vocab import DEBUGFS
+from harness.vocab import DEBUGFS, PARAMS
 
 FILES = {"inflate", "deflate", "target", "stats", "migration", "verify"}
 
@@ -49,7 +49,7 @@ def lifecycle(ctx):
                 ctx.check(rc != 0, "debugfs directory exists after a refused load (%s)" % param)
             # And a good value is taken.
             vm.sh("insmod /modules/pvballoon.ko oom_deflate_pages=512")
-            got = vm.sh("cat /sys/module/pvballoon/parameters/oom_deflate_pages")
+            got = vm.sh("cat %s/oom_deflate_pages" % PARAMS)
             ctx.check(got.strip() == "512", "oom_deflate_pages reads %r" % got)
             vm.sh("rmmod pvballoon")
 

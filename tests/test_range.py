@@ -11,7 +11,7 @@ import re
 
 from harness.runner import test, wait_for
 from test_virtio import GUEST, load, range_state, set_balloon, touch_most
-from harness.vocab import MIB, PAGE, pages
+from harness.vocab import MIB, PAGE, PARAMS, pages
 
 TRACE_DISCARD = re.compile(r"ram_block_discard_range .*\+ 0x([0-9a-f]+): madvise: (\d) fallocate: (\d)")
 BLOCK = 2 * MIB
@@ -137,13 +137,13 @@ def one_discard_per_block(ctx, vm, disc):
 def off_by_parameter(ctx, vm, disc):
     """range_discard=0: every page on the inflate queue again."""
     with ctx.step("off_by_parameter"):
-        vm.sh("echo 0 > /sys/module/pvballoon/parameters/range_discard")
+        vm.sh("echo 0 > %s/range_discard" % PARAMS)
         s0 = vm.stats()
         disc.read()
         set_balloon(ctx, vm, GUEST - 64 * MIB)
         s1, d, state = vm.stats(), disc.read(), range_state(vm)
         set_balloon(ctx, vm, GUEST)
-        vm.sh("echo 1 > /sys/module/pvballoon/parameters/range_discard")
+        vm.sh("echo 1 > %s/range_discard" % PARAMS)
         ctx.check(state == "off (range_discard=0)", "stats range_discard: %s" % state)
         ctx.check(s1["range_blocks"] == s0["range_blocks"] and d.get(PAGE, 0) == pages(64 * MIB)
                   and BLOCK not in d,

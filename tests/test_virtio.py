@@ -15,7 +15,7 @@ import time
 
 from harness.errors import Skip, TestFailure
 from harness.runner import test, wait_for
-from harness.vocab import DEBUGFS as D, MIB, PAGE, PORTABLE_PFNS, ROUND, pages
+from harness.vocab import DEBUGFS as D, MIB, PAGE, PARAMS, PORTABLE_PFNS, ROUND, pages
 
 GUEST = 1024 * MIB           # the guests of these tests have 1 GiB, unless said
 DRIVERS = ("pvballoon", "virtio_balloon")
@@ -183,7 +183,7 @@ def plain_device(ctx, driver):
             # inflate - then the balloon sits in no hole and compaction has
             # nothing of it to move (a cold make check: 6 blocks taken,
             # balloon_migrate +0).  Whole blocks are test_frag's subject.
-            huge = "/sys/module/pvballoon/parameters/huge_blocks"
+            huge = PARAMS + "/huge_blocks"
             if pvb:
                 vm.sh("echo 0 > " + huge)
             set_balloon(ctx, vm, GUEST - holes * 9 // 10 * PAGE)
@@ -482,7 +482,7 @@ def virtio_unresponsive_host(ctx):
         set_balloon(ctx, vm, GUEST - 64 * MIB)
         tot = vm.meminfo()["MemTotal"]
         with ctx.step("stalls_only_the_balloon"):
-            vm.sh("dmesg -c > /dev/null; echo 1 > /sys/module/pvballoon/parameters/fault_noack")
+            vm.sh("dmesg -c > /dev/null; echo 1 > %s/fault_noack" % PARAMS)
             vm.qmp("balloon", value=GUEST // 2)
             t0 = time.time()
             ctx.check(vm.sh("echo alive").strip() == "alive", "user space stalled")
@@ -505,13 +505,13 @@ def virtio_unresponsive_host(ctx):
             vm.sh("insmod /modules/pvballoon.ko host_timeout_ms=3000")
             set_balloon(ctx, vm, GUEST - 64 * MIB)
             v0 = vm.vmstat()
-            vm.sh("dmesg -c > /dev/null; echo 1 > /sys/module/pvballoon/parameters/fault_noack")
+            vm.sh("dmesg -c > /dev/null; echo 1 > %s/fault_noack" % PARAMS)
             vm.qmp("balloon", value=GUEST // 2)
             wait_for(ctx, "the host to be declared unresponsive",
                      lambda: "did not acknowledge" in vm.sh("dmesg"), 60)
             # The host answers again: the next reset-and-restart sticks.
             t0 = time.time()
-            vm.sh("echo 0 > /sys/module/pvballoon/parameters/fault_noack")
+            vm.sh("echo 0 > %s/fault_noack" % PARAMS)
             wait_for(ctx, "the balloon to reach the host's target again",
                      lambda: actual(vm) == GUEST // 2 and vm.stats()["host_broken"] == 0, 90)
             s, v1 = vm.stats(), vm.vmstat()
@@ -590,7 +590,7 @@ def virtio_target_rounds(ctx):
             # it to the host's target, exactly.
             need_pm_test(vm)
             delay = 6
-            vm.sh("echo %d > /sys/module/pvballoon/parameters/fault_round_delay_ms" % (delay * 1000))
+            vm.sh("echo %d > %s/fault_round_delay_ms" % (delay * 1000, PARAMS))
             vm.qmp("balloon", value=GUEST - big)
             resize_under_way(ctx, vm)
             done = (GUEST - actual(vm)) // ROUND
@@ -605,7 +605,7 @@ def virtio_target_rounds(ctx):
             # resize had inflated when it stopped.  Read before resume's
             # rebuild could deflate anything (it only inflates).
             gave = vm.stats()["deflated"] - s0["deflated"]
-            vm.sh("echo 0 > /sys/module/pvballoon/parameters/fault_round_delay_ms")
+            vm.sh("echo 0 > %s/fault_round_delay_ms" % PARAMS)
             ctx.note("%s: suspend (pm_test devices, 5 s) during a %d MiB resize of %d s rounds took %.1f s;"
                      " %d round(s) in when it began, the freeze gave back %d MiB"
                      % (ctx.target.name, big // MIB, delay, took, done, gave * PAGE // MIB))
@@ -644,7 +644,7 @@ def virtio_reporting_silent_host(ctx):
     with ctx.vm("report-noack", mem="1G", balloon={"free-page-reporting": "on"}) as vm:
         vm.sh("insmod /modules/pvballoon.ko host_timeout_ms=3000 recover=0")
         with ctx.step("report_times_out"):
-            vm.sh("dmesg -c > /dev/null; echo 1 > /sys/module/pvballoon/parameters/fault_noack")
+            vm.sh("dmesg -c > /dev/null; echo 1 > %s/fault_noack" % PARAMS)
             report_and_wait(ctx, vm, "the report to time out",
                             lambda: "did not acknowledge a free page report" in vm.sh("dmesg"))
             ctx.check(vm.stats()["host_broken"] == 1, "host not declared broken: %s" % vm.stats())
@@ -657,10 +657,10 @@ def virtio_reporting_silent_host(ctx):
             ctx.check("0 bad pages" in out, out)
         with ctx.step("reporting_recovers"):
             vm.sh("insmod /modules/pvballoon.ko host_timeout_ms=3000")
-            vm.sh("dmesg -c > /dev/null; echo 1 > /sys/module/pvballoon/parameters/fault_noack")
+            vm.sh("dmesg -c > /dev/null; echo 1 > %s/fault_noack" % PARAMS)
             report_and_wait(ctx, vm, "the report to time out",
                             lambda: "did not acknowledge a free page report" in vm.sh("dmesg"))
-            vm.sh("echo 0 > /sys/module/pvballoon/parameters/fault_noack")
+            vm.sh("echo 0 > %s/fault_noack" % PARAMS)
             wait_for(ctx, "the recovery", lambda: vm.stats()["host_recoveries"] >= 1 and
                      vm.stats()["host_broken"] == 0, 60)
             r0 = vm.stats()["reported_pages"]
@@ -840,7 +840,10 @@ def shapes_run(ctx, profile):
     return elems, freed
 
 
-PACE_ROUNDS = 3
+# Timed rounds and MiB per round: make check's short run (a profile that
+# waits per buffer falls to a fraction of qemu's in any round), make
+# check-long's longer one for the figures.
+PACE = {False: (2, 256), True: (3, SHAPE_MIB)}
 PACE_MIN_RATIO = 0.85        # generic's inflate speed against qemu's, at least
 
 
@@ -851,18 +854,19 @@ def pace_run(ctx):
     takes the host from backing every page to backing none (its THPs
     split): every timed round then finds what the one before left."""
     speed = {"generic": [], "qemu": []}
+    rounds, mib = PACE[ctx.runner.long_suite]
     with ctx.vm("pace", mem="1G", balloon={}, share=True) as vm:
-        for rnd in range(PACE_ROUNDS + 1):
+        for rnd in range(rounds + 1):
             for profile in speed:
                 load(vm, "pvballoon", "host=" + profile)
-                secs = timed_balloon(vm, GUEST - SHAPE_MIB * MIB, 120 * ctx.target.slow)
+                secs = timed_balloon(vm, GUEST - mib * MIB, 120 * ctx.target.slow)
                 timed_balloon(vm, GUEST, 120 * ctx.target.slow)
                 vm.sh("rmmod pvballoon")
                 if rnd:
-                    speed[profile].append(SHAPE_MIB / secs)
+                    speed[profile].append(mib / secs)
                 else:
                     break
-    return speed
+    return speed, mib
 
 
 @test("virtio_buffer_shapes", cost=2, debug=False, targets=("6.12", "6.12-mmio"))
@@ -881,7 +885,7 @@ def virtio_buffer_shapes(ctx):
                   "auto on QEMU sent no element of more than %d PFNs" % PORTABLE_PFNS)
         ctx.check(all(e[1] == 1 for e in elems), "auto sent chained descriptors")
     with ctx.step("generic_keeps_pace"):
-        speed = pace_run(ctx)
+        speed, mib = pace_run(ctx)
         best = {p: max(v) for p, v in speed.items()}
         # Each generic round against the qemu round right after it: the
         # two saw the same host load.  A machine busy with other work
@@ -890,7 +894,7 @@ def virtio_buffer_shapes(ctx):
         # round of each, which may come from different moments.
         pairs = [g / q for g, q in zip(speed["generic"], speed["qemu"])]
         ctx.note("%s inflate of %d MiB: generic %s MiB/s, qemu %s MiB/s; pairs %s; best %.2fx"
-                 % (ctx.target.name, SHAPE_MIB, "/".join("%.0f" % v for v in speed["generic"]),
+                 % (ctx.target.name, mib, "/".join("%.0f" % v for v in speed["generic"]),
                     "/".join("%.0f" % v for v in speed["qemu"]),
                     "/".join("%.2f" % r for r in pairs), best["generic"] / best["qemu"]))
         ctx.check(max(pairs) >= PACE_MIN_RATIO,

@@ -30,8 +30,10 @@ first run after a change to the module (or a cold one) no longer spends
 10-17 minutes of TCG on two vCPUs compiling it (issue 17).
 """
 import fcntl
+import hashlib
 import os
 import subprocess
+import tarfile
 import time
 
 from .errors import TestFailure
@@ -40,7 +42,7 @@ from .vm import VM
 
 class RealVM(VM):
     def __init__(self, target, name, results, seed=None, **kw):
-        """@seed: (source tar, version) for seed_ccache() before the first
+        """@seed: (source tar, commands) for seed_ccache() before the first
         boot."""
         kw.setdefault("boot_timeout", 600)
         self.seed, self.seed_note = seed, None
@@ -71,6 +73,8 @@ class RealVM(VM):
         if os.path.exists(img) and subprocess.run(["e2fsck", "-p", img], stdout=subprocess.DEVNULL,
                                                   stderr=subprocess.DEVNULL).returncode >= 4:
             os.unlink(img)
+        if not os.path.exists(img) and os.path.exists(img + ".seeded"):
+            os.unlink(img + ".seeded")
         if not os.path.exists(img) and subprocess.run(
                 ["mkfs.ext4", "-q", "-F", "-L", "pvb-ccache", img, "1G"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode != 0:
@@ -79,39 +83,58 @@ class RealVM(VM):
         self.ccache_lock = fd
         return img
 
-    def seed_ccache(self, src_tar, version):
-        """Build the module from @src_tar (the guest's /dev/vdb) natively in
-        a throw-away overlay of the guest image, through the guest's ccache
-        on the cache disk, as the README install in the guest will.
-        Returns a note; a failure only means the guest compiles itself."""
+    def seed_ccache(self, src_tar, commands):
+        """Run @commands (the build part of the README's install block, see
+        test_guest.seed_commands()) natively on the source in @src_tar (the
+        guest's /dev/vdb), chrooted into a throw-away overlay of the guest
+        image, through the guest's ccache on the cache disk, as the README
+        install in the guest will.  Skipped when the cache disk's stamp
+        says the same source was seeded the same way before.  Returns a
+        note; a failure only means the guest compiles itself."""
         if not self.ccache:
             return "no compiler cache to seed"
+        h = hashlib.sha256()
+        with tarfile.open(src_tar) as t:
+            for m in sorted(t.getmembers(), key=lambda m: m.name):
+                h.update(m.name.encode() + b"\0")
+                if m.isfile():
+                    h.update(t.extractfile(m).read())
+        h.update(commands.encode() + b"\0" + "\0".join(self.target.boot_sums).encode())
+        key = h.hexdigest()
+        stamp = self.ccache + ".seeded"
+        if os.path.exists(stamp) and open(stamp).read() == key:
+            return "compiler cache already seeded with this source"
         env = {"PATH": "/usr/lib/ccache:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                "HOME": "/root", "LANG": "C.UTF-8", "CCACHE_DIR": "/var/cache/pvb-ccache/ccache",
                "CCACHE_MAXSIZE": "600M"}
-        inner = ("cd /root/pvballoon && make dkms-src && dkms add pvballoon/{v} && "
-                 "dkms build pvballoon/{v} -k {r}").format(v=version, r=self.target.release)
         script = r"""
 set -e
 m=$(mktemp -d /tmp/pvb-seed.XXXXXX)
 # Nothing is removed through a mount: rm only after every umount worked,
 # and never across file systems.  (The mount namespace drops the mounts
 # anyway when it ends.)
-trap 'cd /; umount -R "$m/root" && umount "$m/lower" && rm -rf --one-file-system "$m"' EXIT
-mkdir "$m/lower" "$m/up" "$m/work" "$m/root"
+trap 'cd /; umount "$m/cc" && umount "$m/root" && umount "$m/lower" && rm -rf --one-file-system "$m"' EXIT
+mkdir "$m/lower" "$m/up" "$m/work" "$m/root" "$m/cc"
 mount -o loop,ro,noload "$1" "$m/lower"
 mount -t overlay overlay -o "lowerdir=$m/lower,upperdir=$m/up,workdir=$m/work" "$m/root"
-mkdir -p "$m/root/var/cache/pvb-ccache"
-mount -o loop "$2" "$m/root/var/cache/pvb-ccache"
-mount -t proc proc "$m/root/proc"
+mount -o loop "$2" "$m/cc"
 tar xf "$3" -C "$m/root/root"
-chroot "$m/root" env -i %s sh -c "$4"
+"$4" "$m/root" --bind "$m/cc:/var/cache/pvb-ccache" -- env -i %s sh -c "cd /root/pvballoon && set -ex
+$5"
 """ % " ".join("%s=%s" % kv for kv in env.items())
         t0 = time.time()
+        try:
+            os.unlink(stamp)
+        except FileNotFoundError:
+            pass
         with open(os.path.join(self.dir, "ccache-seed.log"), "w") as log:
             rc = subprocess.run(["unshare", "--mount", "--propagation", "private", "bash", "-c", script,
-                                 "seed", self.target.image, self.ccache, src_tar, inner],
+                                 "seed", self.target.image, self.ccache, src_tar,
+                                 os.path.join(self.target.top, "scripts", "chroot-run"), commands],
                                 stdout=log, stderr=subprocess.STDOUT, timeout=1200).returncode
+        if rc == 0:
+            with open(stamp, "w") as f:
+                f.write(key)
         return "compiler cache seeded natively in %.0f s (rc %d%s)" % (
             time.time() - t0, rc, "" if rc == 0 else ", see ccache-seed.log; the guest compiles itself")
 

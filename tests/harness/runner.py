@@ -380,8 +380,9 @@ class Runner:
               "chroots, this harness) %.1f min" % (cpu / 60, wall / 60, os.cpu_count() or 1,
                                                    sum(guest.values()) / 60,
                                                    max(0, cpu - sum(guest.values())) / 60))
-        print("# most guest CPU: %s" % ", ".join(
-            "%s %.0f s" % g for g in sorted(guest.items(), key=lambda g: -g[1])[:12]))
+        if guest:
+            print("# most guest CPU: %s" % ", ".join(
+                "%s %.0f s" % g for g in sorted(guest.items(), key=lambda g: -g[1])[:12]))
         print("# boots saved by shared guests: %d" % self.pool.handed)
         with self.lock:
             steps = sorted(self.steps, key=lambda g: -g[1])

@@ -36,6 +36,12 @@ def dkms_lock():
         yield
 
 
+# Where the harness's own builds of pvballoon run, whatever tree they build:
+# each build binds its tree here in a mount namespace of its own, so that
+# builds at once do not meet, and the compiler cache sees the same paths
+# from run to run (Target.cmd).
+BUILD_AT = "/var/tmp/pvballoon-build"
+
 # PVB_COLD=1 (scripts/check-timed --cold): DKMS state left by earlier runs
 # is thrown away once per run and build root, so every module is built anew.
 _cold_done = set()
@@ -209,18 +215,49 @@ class Target:
                 return
 
     # ------------------------------------------------------ host or chroot
-    def cmd(self, argv, log=None, bind=None):
+    def ccache_dir(self):
+        """This target's compiler cache, on this machine: one per build
+        root, since a chroot's compilers are not this machine's.  Under
+        $PVB_CACHE, so make check-cold starts it empty."""
+        if self.root:
+            return os.path.join(os.path.dirname(self.root), "ccache")
+        return os.path.join(os.environ.get("PVB_CACHE", "/var/cache/pvballoon"), "ccache")
+
+    def cmd(self, argv, log=None, bind=None, ccache=False):
         """Run @argv where this target's kernel is built: on this machine,
-        or inside the target's chroot with /proc mounted (objtool needs it)
-        and the directory @bind visible at the same path."""
-        if not self.root:
-            return sh(argv, log=log)
-        # A private mount namespace: the mounts vanish with the command.
-        run = [os.path.join(self.top, "scripts", "chroot-run"), self.root]
-        return sh(run + (["--bind", bind] if bind else []) + ["--"] + list(argv), log=log)
+        or inside the target's chroot with /proc mounted (objtool needs it),
+        in a private mount namespace (scripts/chroot-run).  @bind: a
+        directory to show inside, "DIR" at the same path or "DIR:PATH".
+
+        @ccache: compile through ccache when the build root has it.  The
+        suite builds the same source for nine kernels on every run (the
+        W=1 build tests, the debug kernel's module, DKMS after a change),
+        about 50 s of CPU each; a hit takes a tenth of that and replays the
+        compiler's warnings, so the W=1 check still sees them.  ccache
+        hashes the command line, paths included: builds that are to hit
+        run at a fixed path (make(), BUILD_AT) or in dkms's own."""
+        env = []
+        binds = [bind] if bind else []
+        if ccache and os.path.exists(self.root + "/usr/lib/ccache"):
+            cache = self.ccache_dir()
+            os.makedirs(cache, exist_ok=True)
+            inside = "/var/cache/pvb-ccache" if self.root else cache
+            if self.root:
+                binds.append(cache + ":" + inside)
+            env = ["env", "PATH=/usr/lib/ccache:" + os.environ.get("PATH", "/usr/bin:/bin"),
+                   "CCACHE_DIR=" + inside, "CCACHE_MAXSIZE=1G"]
+        if not self.root and not binds:
+            return sh(env + list(argv), log=log)
+        run = [os.path.join(self.top, "scripts", "chroot-run"), self.root or "/"]
+        for b in binds:
+            run += ["--bind", b]
+        return sh(run + ["--"] + env + list(argv), log=log)
 
     def make(self, src, *args, log=None):
-        return self.cmd(["make", "-C", src, "KDIR=" + self.kdir] + list(args), log=log, bind=src)
+        """make in the pvballoon tree @src, shown at BUILD_AT, through the
+        compiler cache."""
+        return self.cmd(["make", "-C", BUILD_AT, "KDIR=" + self.kdir] + list(args), log=log,
+                        bind=src + ":" + BUILD_AT, ccache=True)
 
     # --------------------------------------------------------------- module
     def build_module(self):
@@ -268,7 +305,7 @@ class Target:
             # carry the cross compiler's name (build-chroot-target).
             kver = self.release + ("/" + DKMS_ARCH[self.arch] if self.arch != "amd64" else "")
             if not glob.glob(built):
-                self.cmd(["dkms", "build", mv, "-k", kver], log=self.log)
+                self.cmd(["dkms", "build", mv, "-k", kver], log=self.log, ccache=True)
                 self.cmd(["dkms", "install", mv, "-k", kver, "--force"], log=self.log)
             mods = glob.glob(built)
             if not mods:

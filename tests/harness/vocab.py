@@ -6,6 +6,7 @@ every architecture pvballoon builds for (VIRTIO_BALLOON_PFN_SHIFT).
 """
 DEBUGFS = "/sys/kernel/debug/pvballoon"     # the balloon's debugfs directory
 SYSFS = "/sys/kernel/pvballoon"             # its sysfs directory (lockdown-safe)
+PARAMS = "/sys/module/pvballoon/parameters"  # its module parameters
 PAGE = 4096                                 # bytes in a guest page
 MIB = 1 << 20                               # bytes
 GIB = 1 << 30                               # bytes
