@@ -381,8 +381,11 @@ class Runner:
                                                    sum(guest.values()) / 60,
                                                    max(0, cpu - sum(guest.values())) / 60))
         if guest:
-            print("# most guest CPU: %s" % ", ".join(
-                "%s %.0f s" % g for g in sorted(guest.items(), key=lambda g: -g[1])[:12]))
+            by_cpu = sorted(guest.items(), key=lambda g: -g[1])
+            print("# most guest CPU: %s" % ", ".join("%s %.0f s" % g for g in by_cpu[:12]))
+            os.makedirs(self.results, exist_ok=True)
+            with open(os.path.join(self.results, "guest_cpu.tsv"), "w") as f:
+                f.writelines("%s\t%.1f\n" % g for g in by_cpu)
         print("# boots saved by shared guests: %d" % self.pool.handed)
         with self.lock:
             steps = sorted(self.steps, key=lambda g: -g[1])
