@@ -155,8 +155,13 @@ class VM:
         # arm64's virt machine: the console is its PL011, the command
         # channel a virtio console (tests/guest/init reads pvb.cmd=).
         con = "console=ttyAMA0 pvb.cmd=hvc0" if self.arm64() else "console=ttyS0"
+        # unknown_nmi_panic: a guest that stops answering is sent an NMI
+        # (hang_report()), and the panic says where its CPU was;
+        # panic_print=0x9: any panic also lists every task with its stack
+        # and, under lockdep, the locks held - a deadlock's two sides.
+        nmi = "" if self.arm64() else " unknown_nmi_panic panic_print=0x9"
         return (con + " panic=-1 oops=panic panic_on_warn=1 "
-                "no_hash_pointers " + self.target.append + " " + self.append).strip()
+                "no_hash_pointers" + nmi + " " + self.target.append + " " + self.append).strip()
 
     def qemu_argv(self):
         cmdline = self.kernel_cmdline()
@@ -348,7 +353,8 @@ class VM:
             if left <= 0:
                 if _sync:
                     raise TimeoutError
-                raise TestFailure("guest command timed out after %ds: %s" % (timeout, script[:200]))
+                raise TestFailure("guest command timed out after %ds: %s\n%s"
+                                  % (timeout, script[:200], self.hang_report()))
             if self.proc.poll() is not None:
                 raise TestFailure("guest died while running: %s (%s)"
                                   % (script[:200], (self.splat_lines() or ["no splat"])[0]))
@@ -360,6 +366,34 @@ class VM:
                 self.cmd_buf += data
             except socket.timeout:
                 pass
+
+    def hang_report(self):
+        """Where a guest that stopped answering is: an NMI, which the
+        kernel turns into a panic (unknown_nmi_panic) whose backtrace
+        shows what its CPU was running - spinning somewhere, or idle with
+        every task asleep.  The guest is gone afterwards; the command had
+        failed anyway.  Returns the console's lines from the panic on."""
+        if self.arm64() or self.proc.poll() is not None:
+            return ""
+        start = os.path.getsize(self.console)
+        try:
+            self.qmp("inject-nmi")
+        except (TestFailure, OSError) as e:
+            return "(no NMI sent: %s)" % e
+        deadline = time.time() + 60     # the task list crawls out of a 16550
+        text = ""
+        while time.time() < deadline and self.proc.poll() is None:
+            time.sleep(0.5)
+            with open(self.console, errors="replace") as f:
+                f.seek(start)
+                text = f.read()
+            if "end Kernel panic" in text:
+                break
+        lines = [ln for ln in text.splitlines() if ln.strip()]
+        if not lines:
+            return "an NMI got no answer on the console within 60 s"
+        return ("after an NMI, the guest's console (every task's state follows in %s):\n%s"
+                % (self.console, "\n".join(lines[:30])))
 
     def sh(self, script, timeout=120):
         """Run a script that must succeed; return its output."""
