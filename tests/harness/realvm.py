@@ -197,21 +197,26 @@ $5"
     def boot_id(self):
         return self.sh("cat /proc/sys/kernel/random/boot_id").strip()
 
-    def poweroff(self):
-        """systemctl poweroff, and wait until QEMU is gone; start() boots
-        the same disk again."""
-        self.run("systemctl poweroff", timeout=30)
+    def _go_down(self, how):
+        """systemctl @how (poweroff, reboot), and wait until QEMU is gone
+        (-no-reboot: a reboot ends it too)."""
+        self.run("systemctl " + how, timeout=30)
         deadline = time.time() + 300
         while True:
             self.charge_cpu()       # before poll() reaps QEMU, and its CPU time with it
             if self.proc.poll() is not None:
                 break
             if time.time() > deadline:
-                raise TestFailure("the guest did not go down within 300 s of systemctl poweroff")
+                raise TestFailure("the guest did not go down within 300 s of systemctl " + how)
             time.sleep(0.5)
-        self.check_splat(phase="before poweroff")
+        self.check_splat(phase="before " + how)
         self._kill()
         self.cmd_buf = self.qmp_buf = b""
+
+    def poweroff(self):
+        """systemctl poweroff, and wait until QEMU is gone; start() boots
+        the same disk again."""
+        self._go_down("poweroff")
 
     def reboot(self):
         """Reboot as a user would (systemctl reboot); the guest comes back
@@ -221,17 +226,6 @@ $5"
         out = self.sh("sha256sum /boot/vmlinuz-%s /boot/initrd.img-%s | cut -d' ' -f1" % (rel, rel))
         if out.split() != self.target.boot_sums:
             raise TestFailure("the guest changed its kernel or initrd; the harness boots the image's")
-        self.run("systemctl reboot", timeout=30)
-        deadline = time.time() + 300
-        while True:
-            self.charge_cpu()       # before poll() reaps QEMU, and its CPU time with it
-            if self.proc.poll() is not None:
-                break
-            if time.time() > deadline:
-                raise TestFailure("the guest did not go down within 300 s of systemctl reboot")
-            time.sleep(0.5)
-        self.check_splat(phase="before reboot")
-        self._kill()
-        self.cmd_buf = self.qmp_buf = b""
+        self._go_down("reboot")
         self.start()
         return time.time() - t0

@@ -376,10 +376,10 @@ class Runner:
         t = os.times()
         cpu = t.user + t.system + t.children_user + t.children_system
         guest = guest_cpu()
+        qemu = sum(guest.values())
         print("# CPU: %.1f min in all over %.1f min on %d cores; QEMU %.1f min, the rest (builds, "
               "chroots, this harness) %.1f min" % (cpu / 60, wall / 60, os.cpu_count() or 1,
-                                                   sum(guest.values()) / 60,
-                                                   max(0, cpu - sum(guest.values())) / 60))
+                                                   qemu / 60, max(0, cpu - qemu) / 60))
         if guest:
             by_cpu = sorted(guest.items(), key=lambda g: -g[1])
             print("# most guest CPU: %s" % ", ".join("%s %.0f s" % g for g in by_cpu[:12]))

@@ -130,7 +130,7 @@ class VM:
         self.boot_timeout = boot_timeout or target.boot_timeout
         self.initrd = initrd or target.initrd
         self.proc = None
-        self.group = "%s/%s" % (target.name, name.split("-")[0])
+        self.group = self.group_of(name)
         self.cpu_mark = 0.0
         self.cmd_sock = None
         self.qmp_sock = None
@@ -380,15 +380,15 @@ class VM:
             self.qmp("inject-nmi")
         except (TestFailure, OSError) as e:
             return "(no NMI sent: %s)" % e
-        deadline = time.time() + 60     # the task list crawls out of a 16550
-        text = ""
+        # panic=-1 restarts at once, before the "end Kernel panic" line,
+        # and -no-reboot makes that QEMU's exit: the report is complete
+        # when QEMU is gone.  The task list crawls out of a 16550.
+        deadline = time.time() + 60
         while time.time() < deadline and self.proc.poll() is None:
             time.sleep(0.5)
-            with open(self.console, errors="replace") as f:
-                f.seek(start)
-                text = f.read()
-            if "end Kernel panic" in text:
-                break
+        with open(self.console, errors="replace") as f:
+            f.seek(start)
+            text = f.read()
         lines = [ln for ln in text.splitlines() if ln.strip()]
         if not lines:
             return "an NMI got no answer on the console within 60 s"
@@ -515,6 +515,11 @@ class VM:
         if lines:
             raise TestFailure("guest log has a splat (%s): %s" % (phase, " | ".join(lines[:4])))
 
+    def group_of(self, name):
+        """The group a guest named "<group>-<guest>" belongs to, as
+        "target/group" (the key of GUEST_CPU)."""
+        return "%s/%s" % (self.target.name, name.split("-")[0])
+
     def charge_cpu(self):
         """Add QEMU's CPU time since the last mark to the group's."""
         pid = getattr(self.proc, "pid", None)
@@ -603,7 +608,7 @@ class VM:
         """Another group takes this guest, paused in the pool: it runs
         again, and its splats are looked for from here on."""
         self.charge_cpu()
-        self.group = "%s/%s" % (self.target.name, group_dir.split("-")[0])
+        self.group = self.group_of(group_dir)
         self.qmp("cont")
         with open(self.console, "a") as f:
             f.write("\n==== pvballoon harness: guest handed to %s ====\n" % group_dir)
