@@ -10,8 +10,17 @@
 # compiled.  The first comment of each probe says what it detects and which
 # kernel version or commit changed it; that text is copied into the header.
 #
-# The header carries a key (kernel tree, release, config, probe sources), so
-# re-running with nothing changed costs nothing, and switching KDIR re-probes.
+# The header carries a key (kernel tree, release, config, exported symbols,
+# probe sources), so re-running with nothing changed costs nothing, and
+# switching KDIR re-probes.
+#
+# PVB_CONFTEST_CACHE, when set, is a directory of such headers by key,
+# shared between build trees, as a compiler cache is: the test harness sets
+# it beside ccache.  A probe that fails (a feature the kernel lacks) is a
+# failed compile, which ccache never keeps; the suite builds the same source
+# in fresh trees on every run, in a TCG guest too, where the failing probes
+# of 6.1 cost a minute.  Unset (a user's build), nothing is kept outside
+# OUTDIR.
 set -euo pipefail
 
 kdir=${1:?usage: conftest.sh KDIR OUTDIR}
@@ -24,9 +33,22 @@ if [ ! -e "$kdir/Makefile" ]; then
 	exit 1
 fi
 
+# Module.symvers: the symbols the kernel exports, what most probes look
+# for; it changes with a rebuilt kernel whose release and config do not.
 key=$( { readlink -f "$kdir"; cat "$kdir/include/config/kernel.release" 2>/dev/null;
-	 cat "$kdir/.config" 2>/dev/null; cat "$here"/probes/*.c "$0"; } | sha256sum | cut -c1-16)
+	 cat "$kdir/.config" "$kdir/Module.symvers" 2>/dev/null; cat "$here"/probes/*.c "$0"; } |
+	sha256sum | cut -c1-16)
 if [ -e "$hdr" ] && grep -q "conftest key $key" "$hdr"; then
+	exit 0
+fi
+cache=${PVB_CONFTEST_CACHE:-}
+if [ -n "$cache" ] && [ -e "$cache/$key.h" ]; then
+	mkdir -p "$out/generated"
+	cp "$cache/$key.h" "$hdr.tmp"
+	mv "$hdr.tmp" "$hdr"
+	echo "pvballoon: probe results for" \
+		"$(cat "$kdir/include/config/kernel.release" 2>/dev/null || echo "$kdir")" \
+		"from $cache (key $key)" >&2
 	exit 0
 fi
 
@@ -72,5 +94,8 @@ fi
 	echo "#endif /* PVB_CONFTEST_H */"
 } > "$hdr.tmp"
 mv "$hdr.tmp" "$hdr"
+if [ -n "$cache" ] && mkdir -p "$cache" 2>/dev/null; then
+	cp "$hdr" "$cache/$key.h.$$" && mv "$cache/$key.h.$$" "$cache/$key.h" || true
+fi
 echo "pvballoon: probed $(cat "$kdir/include/config/kernel.release" 2>/dev/null || echo "$kdir"):" \
 	"$(grep -c '^#define PVB_HAVE' "$hdr") of ${#names[@]} features present" >&2

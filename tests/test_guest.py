@@ -19,7 +19,7 @@ from harness.libvirtvm import LibvirtVM, ensure_libvirtd, virsh
 from harness.realvm import RealVM
 from harness.vm import parse_kv
 from harness.runner import test
-from harness.targets import copy_tree, pvb_version
+from harness.targets import CONFTEST_CACHE, copy_tree, pvb_version
 from harness.vocab import DEBUGFS as D, MIB, pages
 
 GUEST = 1024 * MIB
@@ -157,13 +157,21 @@ def real_guest(ctx):
         with ctx.step("readme_install"):
             vm.sh("mkdir -p %s && tar xf /dev/vdb -C /root" % SRC)
             vm.sh("[ -z \"$CCACHE_DIR\" ] || ccache -z >/dev/null")
+            # The harness's caches, when pvb-cmd mounted them: the probe
+            # results beside the compiler's (RealVM.seed_ccache()).
+            cache = "[ -z \"$CCACHE_DIR\" ] || export PVB_CONFTEST_CACHE=$CCACHE_DIR/%s\n" % CONFTEST_CACHE
             t0 = time.time()
-            rc, out = vm.run("cd %s && PS4='+ [$SECONDS s] ' && set -ex\n%s" % (SRC, install), timeout=1800)
+            rc, out = vm.run("cd %s && %sPS4='+ [$SECONDS s] ' && set -ex\n%s" % (SRC, cache, install),
+                             timeout=1800)
             took = time.time() - t0
             with open(os.path.join(vm.dir, "install.log"), "w") as f:
                 f.write(out)
-            ctx.note("debian12: README install commands took %.0f s (rc %d; %s; %s)"
-                     % (took, rc, compiler_cache(vm), vm.seed_note or "not seeded"))
+            # DKMS keeps the build's output in make.log, not on stdout.
+            probes = re.search(r"pvballoon: (probed .*|probe results for .*)", vm.sh(
+                "cat /var/lib/dkms/pvballoon/*/build/make.log 2>/dev/null || true"))
+            ctx.note("debian12: README install commands took %.0f s (rc %d; %s; %s; %s)"
+                     % (took, rc, compiler_cache(vm), vm.seed_note or "not seeded",
+                        probes.group(1) if probes else "no probe line"))
             ctx.check(rc == 0, "README install failed (rc %d): %s" % (rc, out[-1500:]))
             ctx.check(driver_of_balloon(vm) == "pvballoon",
                       "after the README's install the balloon is driven by %s" % driver_of_balloon(vm))

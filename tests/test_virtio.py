@@ -209,8 +209,9 @@ def plain_device(ctx, driver):
             ctx.check(rss >= mib * MIB, "host RSS %d MiB after the guest touched %d MiB" % (rss // MIB, mib))
         if not pvb:
             return
-        # targets.json "virtio_light" (make check on the debug kernel and
-        # the cloud flavour): two steps of control logic - whose target
+        # targets.json "virtio_light" (make check on the debug kernel, the
+        # cloud flavour, 6.12-mmio and sid: 6.12 and 7.3 rt make them on
+        # the same kernel or backend): two steps of control logic - whose target
         # stands, where the reserve stops the balloon - that the other
         # kernels check on the same code, and that cost a guest filled to
         # its reserve there (50-100 s beside the other guests).  The long
@@ -369,7 +370,10 @@ def virtio_oom_reporting(ctx):
 
 
 # ------------------------------------------------------------------ boot C
-@test("virtio_takeover", cost=1)
+# make check: not on 6.12, whose kernel the cloud flavour (trixie-cloud,
+# the kernel cloud images boot) and the debug kernel take over on.
+@test("virtio_takeover", cost=1,
+      check_on=("6.1", "sid", "debug-6.12", "trixie-cloud", "debug-rt-6.12"))
 def virtio_takeover(ctx):
     if not ctx.target.initrd_intree:
         raise Skip("no in-tree virtio_balloon module")
@@ -470,7 +474,9 @@ def virtio_oom_floor(ctx):
 
 
 # ------------------------------------------------------------------ boot E
-@test("virtio_unresponsive_host", cost=1)
+# make check: not on 6.12, whose kernel the debug kernel runs this on
+# (lockdep and KASAN on the timeout and reset paths).
+@test("virtio_unresponsive_host", cost=1, check_on=("6.1", "sid", "debug-6.12", "debug-rt-6.12"))
 def virtio_unresponsive_host(ctx):
     """A host that never acknowledges: only the balloon stalls, and only for
     host_timeout_ms; user space and rmmod carry on (recover=0: the driver
@@ -595,7 +601,8 @@ def virtio_target_rounds(ctx):
             resize_under_way(ctx, vm)
             done = (GUEST - actual(vm)) // ROUND
             s0 = vm.stats()
-            # pm_test "devices": freeze, suspend the devices, wait 5 s, resume.
+            # pm_test "devices": freeze, suspend the devices, resume (no
+            # wait: suspend.pm_test_delay=0, harness/vm.py).
             t0 = time.time()
             rc, out = vm.run("dmesg -c > /dev/null; echo devices > /sys/power/pm_test; "
                              "echo mem > /sys/power/state; r=$?; echo none > /sys/power/pm_test; "
@@ -606,7 +613,7 @@ def virtio_target_rounds(ctx):
             # rebuild could deflate anything (it only inflates).
             gave = vm.stats()["deflated"] - s0["deflated"]
             vm.sh("echo 0 > %s/fault_round_delay_ms" % PARAMS)
-            ctx.note("%s: suspend (pm_test devices, 5 s) during a %d MiB resize of %d s rounds took %.1f s;"
+            ctx.note("%s: suspend (pm_test devices) during a %d MiB resize of %d s rounds took %.1f s;"
                      " %d round(s) in when it began, the freeze gave back %d MiB"
                      % (ctx.target.name, big // MIB, delay, took, done, gave * PAGE // MIB))
             ctx.check(rc == 0, "suspend during a resize failed (rc %d): %s" % (rc, out[-400:]))
@@ -846,6 +853,12 @@ def shapes_run(ctx, profile):
 # on an idle machine, 0.86-1.03x beside other guests).
 PACE_ROUNDS = 3
 PACE_MIN_RATIO = 0.85        # generic's inflate speed against qemu's, at least
+# make check compares the pace on virtio-mmio only: Firecracker's
+# transport, and the host whose 256-PFN limit the generic profile obeys.
+# The driver's buffer code is the same on virtio-pci (cloud-hypervisor's
+# transport), whose shapes make check still checks from QEMU's trace;
+# the comparison there (65 s of a guest) is the long suite's.
+PACE_CHECK_ON = ("6.12-mmio",)
 
 
 def pace_run(ctx):
@@ -869,21 +882,9 @@ def pace_run(ctx):
     return speed
 
 
-@test("virtio_buffer_shapes", cost=2, debug=False, targets=("6.12", "6.12-mmio"))
-def virtio_buffer_shapes(ctx):
-    """The generic profile sends what every host parses - one descriptor
-    of at most 256 PFNs per element - and keeps pace with the qemu
-    profile; auto on QEMU keeps whole 2 MiB blocks in big elements."""
-    with ctx.step("generic/one_descriptor_of_256_pfns"):
-        elems, _ = shapes_run(ctx, "generic")
-        bad = [e for e in elems if e[1] != 1 or e[2] > PORTABLE_PFNS]
-        ctx.check(not bad, "%d of %d elements break the portable shape, e.g. %d descriptors of "
-                  "%d PFNs" % (len(bad), len(elems), bad[0][1] if bad else 0, bad[0][2] if bad else 0))
-    with ctx.step("auto/qemu_buffers"):
-        elems, _ = shapes_run(ctx, "auto")
-        ctx.check(max(e[2] for e in elems) > PORTABLE_PFNS,
-                  "auto on QEMU sent no element of more than %d PFNs" % PORTABLE_PFNS)
-        ctx.check(all(e[1] == 1 for e in elems), "auto sent chained descriptors")
+def generic_keeps_pace(ctx):
+    """The generic profile's inflate against the qemu profile's, in
+    pairs of rounds (pace_run())."""
     with ctx.step("generic_keeps_pace"):
         speed = pace_run(ctx)
         best = {p: max(v) for p, v in speed.items()}
@@ -900,6 +901,26 @@ def virtio_buffer_shapes(ctx):
         ctx.check(max(pairs) >= PACE_MIN_RATIO,
                   "generic profile below %.2fx of qemu's in every pair of rounds: %s"
                   % (PACE_MIN_RATIO, ["%.2f" % r for r in pairs]))
+
+
+@test("virtio_buffer_shapes", cost=2, debug=False, targets=("6.12", "6.12-mmio"))
+def virtio_buffer_shapes(ctx):
+    """The generic profile sends what every host parses - one descriptor
+    of at most 256 PFNs per element - and keeps pace with the qemu
+    profile (make check: on virtio-mmio, PACE_CHECK_ON); auto on QEMU
+    keeps whole 2 MiB blocks in big elements."""
+    with ctx.step("generic/one_descriptor_of_256_pfns"):
+        elems, _ = shapes_run(ctx, "generic")
+        bad = [e for e in elems if e[1] != 1 or e[2] > PORTABLE_PFNS]
+        ctx.check(not bad, "%d of %d elements break the portable shape, e.g. %d descriptors of "
+                  "%d PFNs" % (len(bad), len(elems), bad[0][1] if bad else 0, bad[0][2] if bad else 0))
+    with ctx.step("auto/qemu_buffers"):
+        elems, _ = shapes_run(ctx, "auto")
+        ctx.check(max(e[2] for e in elems) > PORTABLE_PFNS,
+                  "auto on QEMU sent no element of more than %d PFNs" % PORTABLE_PFNS)
+        ctx.check(all(e[1] == 1 for e in elems), "auto sent chained descriptors")
+    if ctx.runner.long_suite or ctx.target.name in PACE_CHECK_ON:
+        generic_keeps_pace(ctx)
     if ctx.target.spec.get("balloon_device", "virtio-balloon-pci") != "virtio-balloon-pci":
         return
     with ctx.step("modern_device_identified"):

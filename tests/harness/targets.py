@@ -42,6 +42,11 @@ def dkms_lock():
 # from run to run (Target.cmd).
 BUILD_AT = "/var/tmp/pvballoon-build"
 
+# scripts/conftest.sh's results by key (PVB_CONFTEST_CACHE), in this
+# directory of a build root's compiler cache (ccache keeps to its own
+# 0-f subdirectories); the real guest's too (RealVM, test_guest.py).
+CONFTEST_CACHE = "pvb-conftest"
+
 # PVB_COLD=1 (scripts/check-timed --cold): DKMS state left by earlier runs
 # is thrown away once per run and build root, so every module is built anew.
 _cold_done = set()
@@ -244,8 +249,11 @@ class Target:
             inside = "/var/cache/pvb-ccache" if self.root else cache
             if self.root:
                 binds.append(cache + ":" + inside)
+            # The probe results beside the objects (scripts/conftest.sh):
+            # failed probes are failed compiles, which ccache does not keep.
             env = ["env", "PATH=/usr/lib/ccache:" + os.environ.get("PATH", "/usr/bin:/bin"),
-                   "CCACHE_DIR=" + inside, "CCACHE_MAXSIZE=1G"]
+                   "CCACHE_DIR=" + inside, "CCACHE_MAXSIZE=1G",
+                   "PVB_CONFTEST_CACHE=" + inside + "/" + CONFTEST_CACHE]
         if not self.root and not binds:
             return sh(env + list(argv), log=log)
         run = [os.path.join(self.top, "scripts", "chroot-run"), self.root or "/"]

@@ -160,8 +160,21 @@ class VM:
         # panic_print=0x9: any panic also lists every task with its stack
         # and, under lockdep, the locks held - a deadlock's two sides.
         nmi = "" if self.arm64() else " unknown_nmi_panic panic_print=0x9"
+        # suspend.pm_test_delay=0: a pm_test suspend (virtio_plain,
+        # virtio_target_rounds) holds the devices suspended for
+        # pm_test_delay seconds with mdelay(), a busy loop: 5 s of a core
+        # under TCG for each suspend, which checks nothing of ours.
+        # The lockup detectors' clocks are the host's: a TCG guest given a
+        # sixth of a core by a loaded host (a cold make check with a CPU
+        # hog: debug kernel, chroots and DKMS building beside the guests)
+        # runs a boot-time stretch that takes 3 s unloaded long enough to
+        # be called a soft lockup ("stuck for 22s! [swapper/0:1]" at 114 s
+        # into a 6.12 boot).  Limits for emulated guests, as syzkaller
+        # boots its VMs with: a real lockup of ours still trips them.
+        slow = " watchdog_thresh=55 rcupdate.rcu_cpu_stall_timeout=100 workqueue.watchdog_thresh=140"
         return (con + " panic=-1 oops=panic panic_on_warn=1 "
-                "no_hash_pointers" + nmi + " " + self.target.append + " " + self.append).strip()
+                "no_hash_pointers suspend.pm_test_delay=0" + slow + nmi + " " + self.target.append + " "
+                + self.append).strip()
 
     def qemu_argv(self):
         cmdline = self.kernel_cmdline()
