@@ -94,8 +94,10 @@ fi
 	echo "#endif /* PVB_CONFTEST_H */"
 } > "$hdr.tmp"
 mv "$hdr.tmp" "$hdr"
-if [ -n "$cache" ] && mkdir -p "$cache" 2>/dev/null; then
-	cp "$hdr" "$cache/$key.h.$$" && mv "$cache/$key.h.$$" "$cache/$key.h" || true
+# Kept for the next tree; a cache that cannot be written costs a re-probe.
+if [ -n "$cache" ] && mkdir -p "$cache" 2>/dev/null &&
+   cp "$hdr" "$cache/$key.h.$$" 2>/dev/null; then
+	mv "$cache/$key.h.$$" "$cache/$key.h"
 fi
 echo "pvballoon: probed $(cat "$kdir/include/config/kernel.release" 2>/dev/null || echo "$kdir"):" \
 	"$(grep -c '^#define PVB_HAVE' "$hdr") of ${#names[@]} features present" >&2
