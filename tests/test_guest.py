@@ -166,9 +166,11 @@ def real_guest(ctx):
             took = time.time() - t0
             with open(os.path.join(vm.dir, "install.log"), "w") as f:
                 f.write(out)
-            # DKMS keeps the build's output in make.log, not on stdout.
+            # DKMS keeps the build's output in make.log, not on stdout
+            # (<kernel>/<arch>/log/ once installed).
             probes = re.search(r"pvballoon: (probed .*|probe results for .*)", vm.sh(
-                "cat /var/lib/dkms/pvballoon/*/build/make.log 2>/dev/null || true"))
+                "cat /var/lib/dkms/pvballoon/*/build/make.log /var/lib/dkms/pvballoon/*/*/*/log/make.log "
+                "2>/dev/null || true"))
             ctx.note("debian12: README install commands took %.0f s (rc %d; %s; %s; %s)"
                      % (took, rc, compiler_cache(vm), vm.seed_note or "not seeded",
                         probes.group(1) if probes else "no probe line"))
