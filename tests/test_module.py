@@ -54,6 +54,25 @@ def lifecycle(ctx):
             vm.sh("rmmod pvballoon")
 
 
+@test("command_channel", cost=0, targets=("6.12",))
+def command_channel(ctx):
+    """The harness's own channel (tests/guest/init): a background process
+    that dies while the guest reads the next command must not eat part of
+    it.  It did when PID 1 read the commands (a 120 s timeout after a kill
+    in the stress test, about once in 400 commands here): the orphan's
+    SIGCHLD restarted ash's read and dropped what it had read."""
+    with ctx.vm("load", mem="1G", share=True) as vm:
+        with ctx.step("orphan_exits_during_read"):
+            pad = "#" + "x" * 200 + "\n"
+            for i in range(400):
+                # Three that exit 0.5-40 ms later: some while the next
+                # line arrives.
+                vm.sh(" ".join("usleep %d &" % (1000 * ((i + k * 13) % 40) + 500)
+                                for k in range(3)) + " :", timeout=30)
+                out = vm.sh(pad + "echo ok%d" % i, timeout=30)
+                ctx.check(out.strip() == "ok%d" % i, "command %d answered %r" % (i, out[-100:]))
+
+
 # Which pvballoon headers each layer may include: dependencies point one way
 # (front-ends -> core -> migration backend -> compat).  Files not listed
 # here (main.c) may include anything.

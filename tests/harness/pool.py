@@ -10,8 +10,8 @@ guest is put back here if, and only if, it can be made as it was at boot:
   - no splat in its console since it was handed out (the group that had it
     fails otherwise, as at a normal stop), and on the debug kernel a clean
     kmemleak scan;
-  - pvballoon and virtio_balloon unload, and every user process but the
-    command channel's is gone (a helper left running, a loop);
+  - pvballoon and virtio_balloon unload, and every user process but init
+    and the command loop is gone (a helper left running, a loop);
   - the sysctls that tests change are back at their defaults, /tmp is
     empty, caches are dropped;
   - the balloon device is still there (virtio_takeover, which ends with
@@ -33,10 +33,13 @@ from .errors import TestFailure
 
 # What tests change and a fresh guest has: put back before reuse.
 RESET = r"""
-read -r self _ < /proc/self/stat	# a subshell of init: $$ is 1
+# This script's pid and its parent's, the command loop (tests/guest/init);
+# $$ is init's in a subshell.
+read -r self _ _ loop _ < /proc/self/stat
 for p in /proc/[0-9]*; do
 	p=${p#/proc/}
-	[ "$p" = 1 ] || [ "$p" = "$self" ] || ! [ -e /proc/$p/exe ] || kill -9 "$p" 2>/dev/null
+	case "$p" in 1|"$self"|"$loop") continue ;; esac
+	[ ! -e /proc/$p/exe ] || kill -9 "$p" 2>/dev/null
 done
 sleep 0.3
 rmmod pvballoon 2>/dev/null; rmmod virtio_balloon 2>/dev/null

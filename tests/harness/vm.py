@@ -58,6 +58,9 @@ SPLAT = re.compile(
     r"|possible circular locking|possible recursive locking|inconsistent lock state"
     r"|suspicious RCU usage|DEBUG_LOCKS_WARN_ON|list_add corruption|list_del corruption"
     r"|Bad page|kmemleak: .*suspected memory leak|UBSAN:|Call Trace:")
+# tests/guest/init's answer to a line that is not "<id> <base64>".
+DAMAGED = re.compile(rb"(?:^|\n)@@PVB-DAMAGED ([^\r\n]*)")
+
 # What tests/guest/init and the real guest's pvb-cmd print on the console
 # once they listen on the command channel.
 READY = b"PVB-INIT: command channel ready"
@@ -360,6 +363,11 @@ class VM:
                                        % (rc, time.time() - t0))
                     self.cmd_log.flush()
                 return rc, out
+            bad = DAMAGED.search(self.cmd_buf)
+            if bad:
+                # tests/guest/init got a line that is not "<id> <base64>".
+                raise TestFailure("the guest received a damaged command line (it read %r) for: %s"
+                                  % (bad.group(1)[:60], script[:200]))
             if BUDGET.exhausted():
                 raise TestFailure("stopped: " + BUDGET.why())
             left = deadline - time.time()
