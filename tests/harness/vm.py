@@ -363,9 +363,11 @@ class VM:
                                        % (rc, time.time() - t0))
                     self.cmd_log.flush()
                 return rc, out
-            bad = DAMAGED.search(self.cmd_buf)
+            bad = None if _sync else DAMAGED.search(self.cmd_buf)
             if bad:
-                # tests/guest/init got a line that is not "<id> <base64>".
+                # tests/guest/init got a line that is not "<id> <base64>"
+                # (at boot the knocks that arrive before the port is open
+                # lose bytes: those are expected).
                 raise TestFailure("the guest received a damaged command line (it read %r) for: %s"
                                   % (bad.group(1)[:60], script[:200]))
             if BUDGET.exhausted():
