@@ -44,6 +44,10 @@ from .errors import TestFailure
 from .vm import VM
 from .targets import CONFTEST_CACHE
 
+# The guest's CCACHE_DIR, as tests/guest/pvb-cmd exports it when the cache
+# disk is mounted: the seeding below must fill the same place.
+GUEST_CCACHE_DIR = "/var/cache/pvb-ccache/ccache"
+
 
 class RealVM(VM):
     def __init__(self, target, name, results, seed=None, **kw):
@@ -115,9 +119,9 @@ class RealVM(VM):
         if os.path.exists(stamp) and open(stamp).read() == key:
             return "compiler cache already seeded with this source"
         env = {"PATH": "/usr/lib/ccache:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-               "HOME": "/root", "LANG": "C.UTF-8", "CCACHE_DIR": "/var/cache/pvb-ccache/ccache",
+               "HOME": "/root", "LANG": "C.UTF-8", "CCACHE_DIR": GUEST_CCACHE_DIR,
                "CCACHE_MAXSIZE": "600M",
-               "PVB_CONFTEST_CACHE": "/var/cache/pvb-ccache/ccache/" + CONFTEST_CACHE}
+               "PVB_CONFTEST_CACHE": GUEST_CCACHE_DIR + "/" + CONFTEST_CACHE}
         script = r"""
 set -e
 m=$(mktemp -d /tmp/pvb-seed.XXXXXX)
